@@ -1,0 +1,108 @@
+"""Mirage's typed event contracts: the envelope, every topic's events, their keys."""
+
+from contracts._alerts import AdminAlert, AdminAlertData
+from contracts._contacts import ConsentChangeData, ContactOptedIn, ContactOptedOut
+from contracts._envelope import (
+    MIRAGE_NAMESPACE,
+    AwareDatetime,
+    Envelope,
+    Payload,
+    stable_id,
+    utc_now,
+)
+from contracts._instances import InstanceStatusChanged, InstanceStatusChangedData
+from contracts._messages import (
+    ConversationBlocked,
+    ConversationBlockedData,
+    GenerateReply,
+    GenerateReplyData,
+    MessageFailed,
+    MessageFailedData,
+    MessageReceived,
+    MessageReceivedData,
+    MessageSent,
+    MessageSentData,
+    ReplyGenerated,
+    ReplyGeneratedData,
+    SendText,
+    SendTextData,
+)
+from contracts._outreach import RequestOutreach, RequestOutreachData
+from contracts._registry import (
+    TOPIC_EVENTS,
+    AnyEvent,
+    UnexpectedEventError,
+    parse_event,
+    partition_key,
+    topic_of,
+)
+from contracts._rounds import (
+    RequestTurn,
+    RequestTurnData,
+    RoundCompleted,
+    RoundCompletedData,
+    RoundStarted,
+    RoundStartedData,
+)
+from contracts._topics import DEAD_LETTER_SUFFIX, Topic, dead_letter_topic
+from contracts._vocabulary import (
+    AlertCause,
+    AlertSeverity,
+    ChatKind,
+    InstanceState,
+    MessageCategory,
+    SendPurpose,
+)
+
+__all__ = [
+    "DEAD_LETTER_SUFFIX",
+    "MIRAGE_NAMESPACE",
+    "TOPIC_EVENTS",
+    "AdminAlert",
+    "AdminAlertData",
+    "AlertCause",
+    "AlertSeverity",
+    "AnyEvent",
+    "AwareDatetime",
+    "ChatKind",
+    "ConsentChangeData",
+    "ContactOptedIn",
+    "ContactOptedOut",
+    "ConversationBlocked",
+    "ConversationBlockedData",
+    "Envelope",
+    "GenerateReply",
+    "GenerateReplyData",
+    "InstanceState",
+    "InstanceStatusChanged",
+    "InstanceStatusChangedData",
+    "MessageCategory",
+    "MessageFailed",
+    "MessageFailedData",
+    "MessageReceived",
+    "MessageReceivedData",
+    "MessageSent",
+    "MessageSentData",
+    "Payload",
+    "ReplyGenerated",
+    "ReplyGeneratedData",
+    "RequestOutreach",
+    "RequestOutreachData",
+    "RequestTurn",
+    "RequestTurnData",
+    "RoundCompleted",
+    "RoundCompletedData",
+    "RoundStarted",
+    "RoundStartedData",
+    "SendPurpose",
+    "SendText",
+    "SendTextData",
+    "Topic",
+    "UnexpectedEventError",
+    "dead_letter_topic",
+    "parse_event",
+    "partition_key",
+    "stable_id",
+    "topic_of",
+    "utc_now",
+]

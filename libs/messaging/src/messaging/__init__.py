@@ -1,0 +1,37 @@
+"""Kafka wiring with safe defaults, in one place: durable producers, at-least-once
+keyed concurrent consumers with dead letters, and the transactional outbox."""
+
+from messaging.admin import KafkaUnavailableError, cluster_metadata, ensure_topics
+from messaging.broker import create_broker
+from messaging.consumer import (
+    Delivery,
+    KeyedConsumer,
+    PermanentFailure,
+    RetryPolicy,
+    is_infrastructure_error,
+)
+from messaging.ledger import claim_event
+from messaging.outbox import Outbox, OutboxRelay, StagedEvent
+from messaging.runtime import MessagingRuntime
+from messaging.settings import KafkaSettings
+from messaging.trace_headers import context_from_headers, current_trace_headers
+
+__all__ = [
+    "Delivery",
+    "KafkaSettings",
+    "KafkaUnavailableError",
+    "KeyedConsumer",
+    "MessagingRuntime",
+    "Outbox",
+    "OutboxRelay",
+    "PermanentFailure",
+    "RetryPolicy",
+    "StagedEvent",
+    "claim_event",
+    "cluster_metadata",
+    "context_from_headers",
+    "create_broker",
+    "current_trace_headers",
+    "ensure_topics",
+    "is_infrastructure_error",
+]

@@ -1,0 +1,14 @@
+"""Test support for Mirage: the real infrastructure, isolation per test, waiting on conditions."""
+
+from testkit.infra import Infra, pinned_kafka_version, real_infra, running_kafka_version
+from testkit.processes import ServiceProcess
+from testkit.waiting import wait_until
+
+__all__ = [
+    "Infra",
+    "ServiceProcess",
+    "pinned_kafka_version",
+    "real_infra",
+    "running_kafka_version",
+    "wait_until",
+]

@@ -1,0 +1,86 @@
+"""Pytest fixtures for the integration and end-to-end tiers (registered as a pytest plugin)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from database import Pool, PostgresSettings, create_pool
+from messaging import KafkaSettings
+from redis_client import RedisSettings
+from testkit.databases import create_database, prepare_template
+from testkit.infra import Infra, real_infra
+
+_described: list[str] = []
+
+
+@pytest.fixture(scope="session")
+def infra() -> Iterator[Infra]:
+    """The real Kafka, PostgreSQL and Redis (native stack or containers)."""
+    with real_infra() as found:
+        _described.append(found.describe())
+        yield found
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that touches the real infrastructure is marked `integration`."""
+    for item in items:
+        if "infra" in getattr(item, "fixturenames", ()) and not item.get_closest_marker("e2e"):
+            item.add_marker(pytest.mark.integration)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Name the broker the integration tier really ran against."""
+    for line in _described:
+        terminalreporter.write_line(f"mirage integration tier ran against {line}")
+
+
+@pytest.fixture(scope="session")
+async def database_dsn(infra: Infra, worker_id: str = "main") -> str:
+    """A migrated database of this test worker's own."""
+    template = await prepare_template(infra.postgres_admin_dsn)
+    name = f"mirage_test_{os.getpid()}_{worker_id}"
+    return await create_database(infra.postgres_admin_dsn, name, template)
+
+
+@pytest.fixture(scope="session")
+def postgres_settings(database_dsn: str) -> PostgresSettings:
+    """Settings pointing at the worker's database."""
+    return PostgresSettings(dsn=database_dsn, pool_min_size=1, pool_max_size=20)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+async def db_pool(postgres_settings: PostgresSettings) -> AsyncIterator[Pool]:
+    """A pool on the worker's database."""
+    pool = await create_pool(postgres_settings, application_name="mirage-tests")
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
+def namespace() -> str:
+    """A token unique to this test, for topic, group and key prefixes."""
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def kafka_settings(infra: Infra, namespace: str) -> KafkaSettings:
+    """Kafka settings with topics and groups of this test's own."""
+    return KafkaSettings(
+        bootstrap_servers=infra.kafka_bootstrap,
+        topic_prefix=f"{namespace}.",
+        group_prefix=f"{namespace}.",
+        partitions=3,
+        session_timeout_ms=6_000,
+        heartbeat_interval_ms=1_000,
+        graceful_timeout_s=10.0,
+    )
+
+
+@pytest.fixture
+def redis_settings(infra: Infra, namespace: str) -> RedisSettings:
+    """Redis settings with a key prefix of this test's own."""
+    return RedisSettings(url=infra.redis_url, key_prefix=f"{namespace}:")  # type: ignore[arg-type]

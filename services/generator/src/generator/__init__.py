@@ -1,0 +1,1 @@
+"""Mirage generator service."""
