@@ -38,9 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mirage-migrate", description=__doc__)
     parser.add_argument("action", choices=["upgrade", "downgrade", "current", "history"])
     parser.add_argument("revision", nargs="?", default=None)
-    parser.add_argument(
-        "--dsn", default=os.environ.get(DSN_ENV, PostgresSettings().dsn.get_secret_value())
-    )
+    parser.add_argument("--dsn", default=os.environ.get(DSN_ENV, PostgresSettings().dsn.get_secret_value()))
     args = parser.parse_args(argv)
     config = alembic_config(args.dsn)
     try:

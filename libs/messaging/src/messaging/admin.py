@@ -28,18 +28,14 @@ async def _open_admin(settings: KafkaSettings, client_id: str) -> AIOKafkaAdminC
         await asyncio.wait_for(admin.start(), timeout=settings.connect_timeout_s)
     except (TimeoutError, KafkaError, OSError) as error:
         await admin.close()
-        reason = (
-            "timed out" if isinstance(error, TimeoutError) else str(error) or type(error).__name__
-        )
+        reason = "timed out" if isinstance(error, TimeoutError) else str(error) or type(error).__name__
         raise KafkaUnavailableError(
             f"Kafka at {settings.bootstrap_servers} is unreachable: {reason}"
         ) from error
     return admin
 
 
-async def cluster_metadata(
-    settings: KafkaSettings, client_id: str = "mirage-probe"
-) -> dict[str, Any]:
+async def cluster_metadata(settings: KafkaSettings, client_id: str = "mirage-probe") -> dict[str, Any]:
     """Ask the cluster for its metadata (a readiness check and a start-up check)."""
     admin = await _open_admin(settings, client_id)
     try:

@@ -29,8 +29,8 @@ from typing import Any, Generic, TypeVar
 import structlog
 from aiokafka import ConsumerRecord
 from aiokafka.errors import KafkaError
-from faststream import Context
 from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.kafka.message import KafkaMessage as KafkaStreamMessage
 from faststream.middlewares import AckPolicy
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -102,7 +102,7 @@ class Delivery:
 Handler = Callable[[EventT, Delivery], Awaitable[None]]
 
 
-def _keep_raw(message: KafkaMessage) -> None:
+def _keep_raw(message: KafkaStreamMessage) -> None:
     """A decoder that decodes nothing."""
 
 
@@ -162,7 +162,7 @@ class KeyedConsumer(Generic[EventT]):
 
         async def on_batch(
             body: Any,
-            message: KafkaMessage = Context("message"),  # noqa: B008 - FastStream DI
+            message: KafkaMessage,
         ) -> None:
             await self.process_batch(message.raw_message)
 
@@ -176,9 +176,7 @@ class KeyedConsumer(Generic[EventT]):
         by_key: dict[object, list[ConsumerRecord[bytes, bytes]]] = {}
         for record in batch:
             # Records without a key keep their own lane.
-            lane: object = (
-                record.key if record.key is not None else (record.partition, record.offset)
-            )
+            lane: object = record.key if record.key is not None else (record.partition, record.offset)
             by_key.setdefault(lane, []).append(record)
         self.in_flight += len(batch)
         try:

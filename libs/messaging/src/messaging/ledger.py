@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import uuid
 
-import asyncpg
+from database import Connection
 
 
-async def claim_event(conn: asyncpg.Connection, consumer: str, event_id: uuid.UUID) -> bool:
+async def claim_event(conn: Connection, consumer: str, event_id: uuid.UUID) -> bool:
     """Record that `consumer` processes `event_id`; False when it already did.
 
     Call it inside the transaction that applies the event's state change, so the

@@ -86,9 +86,7 @@ class Outbox:
         )
         return [
             StagedEvent(id=row["id"], topic=topic, key=key, payload=payload, headers=header)
-            for row, topic, key, payload, header in zip(
-                ids, topics, keys, payloads, headers, strict=True
-            )
+            for row, topic, key, payload, header in zip(ids, topics, keys, payloads, headers, strict=True)
         ]
 
 
@@ -163,9 +161,7 @@ class OutboxRelay:
                         pass
                 except Exception as error:  # noqa: BLE001 - the loop must outlive outages
                     self.last_error = f"{type(error).__name__}: {error}"
-                    log.warning(
-                        "outbox sweep failed", producer=self.producer, error=self.last_error
-                    )
+                    log.warning("outbox sweep failed", producer=self.producer, error=self.last_error)
                 next_sweep = loop.time() + self.sweep_interval_s
 
     async def _publish_fast(self, batch: list[StagedEvent]) -> None:
@@ -212,9 +208,7 @@ class OutboxRelay:
                 for row in rows
             ]
             await self._publish(batch)
-            await conn.execute(
-                "DELETE FROM outbox WHERE id = ANY($1::bigint[])", [item.id for item in batch]
-            )
+            await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", [item.id for item in batch])
         log.info("outbox sweep published", producer=self.producer, events=len(batch))
         return len(batch)
 

@@ -53,9 +53,7 @@ class ServiceHost:
         try:
             client = await create_redis(settings)
         except RedisUnavailableError as error:
-            raise StartupError(
-                str(error), setting=self.settings_type.env_names(f"{field}.url")
-            ) from error
+            raise StartupError(str(error), setting=self.settings_type.env_names(f"{field}.url")) from error
         self._stack.push_async_callback(client.aclose)
 
         async def check() -> None:

@@ -72,9 +72,7 @@ class MirageSettings(BaseSettings):
         return f"{own_prefix}{path} or {SHARED_ENV_PREFIX}{path}"
 
 
-def refuse_default_secrets(
-    environment: Environment, secrets: dict[str, tuple[Any, Any]]
-) -> list[str]:
+def refuse_default_secrets(environment: Environment, secrets: dict[str, tuple[Any, Any]]) -> list[str]:
     """Names of secrets still at their development default outside development."""
     if environment == "development":
         return []

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from pydantic import SecretStr
 
 from database import Pool, PostgresSettings, create_pool
 from messaging import KafkaSettings
@@ -49,7 +50,7 @@ async def database_dsn(infra: Infra, worker_id: str = "main") -> str:
 @pytest.fixture(scope="session")
 def postgres_settings(database_dsn: str) -> PostgresSettings:
     """Settings pointing at the worker's database."""
-    return PostgresSettings(dsn=database_dsn, pool_min_size=1, pool_max_size=20)  # type: ignore[arg-type]
+    return PostgresSettings(dsn=SecretStr(database_dsn), pool_min_size=1, pool_max_size=20)
 
 
 @pytest.fixture(scope="session")
@@ -83,4 +84,4 @@ def kafka_settings(infra: Infra, namespace: str) -> KafkaSettings:
 @pytest.fixture
 def redis_settings(infra: Infra, namespace: str) -> RedisSettings:
     """Redis settings with a key prefix of this test's own."""
-    return RedisSettings(url=infra.redis_url, key_prefix=f"{namespace}:")  # type: ignore[arg-type]
+    return RedisSettings(url=SecretStr(infra.redis_url), key_prefix=f"{namespace}:")

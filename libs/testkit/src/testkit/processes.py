@@ -62,9 +62,7 @@ class ServiceProcess:
             try:
                 await wait_until(ready, timeout=timeout, interval=0.2, message=f"{self.name} ready")
             except AssertionError as error:
-                raise AssertionError(
-                    f"{error}\n--- {self.name} log ---\n{self.log_tail()}"
-                ) from None
+                raise AssertionError(f"{error}\n--- {self.name} log ---\n{self.log_tail()}") from None
 
     def terminate(self, timeout: float = 30.0) -> int | None:
         """SIGTERM, then wait for a graceful exit (SIGKILL after `timeout`)."""

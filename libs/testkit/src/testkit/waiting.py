@@ -27,7 +27,5 @@ async def wait_until(
         if result:
             return result
         if time.monotonic() >= deadline:
-            raise AssertionError(
-                f"timed out after {timeout:g}s waiting for {message}; last value: {last!r}"
-            )
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {message}; last value: {last!r}")
         await asyncio.sleep(interval)

@@ -11,9 +11,7 @@ from service_runtime import ServiceHost, configure_logging, configure_tracing
 
 def create_app(settings: OutreachSettings) -> FastAPI:
     """Build the outreach process: probes now, campaign quotas in their own issue."""
-    configure_logging(
-        "outreach", level=settings.runtime.log_level, json_lines=settings.runtime.log_json
-    )
+    configure_logging("outreach", level=settings.runtime.log_level, json_lines=settings.runtime.log_json)
     configure_tracing("mirage-outreach")
     host = ServiceHost("outreach", OutreachSettings)
     broker = create_broker(settings.kafka, client_id="mirage-outreach")

@@ -11,9 +11,7 @@ from service_runtime import ServiceHost, configure_logging, configure_tracing
 
 def create_app(settings: SchedulerSettings) -> FastAPI:
     """Build the scheduler process: probes now, warm-up rounds in their own issue."""
-    configure_logging(
-        "scheduler", level=settings.runtime.log_level, json_lines=settings.runtime.log_json
-    )
+    configure_logging("scheduler", level=settings.runtime.log_level, json_lines=settings.runtime.log_json)
     configure_tracing("mirage-scheduler")
     host = ServiceHost("scheduler", SchedulerSettings)
     broker = create_broker(settings.kafka, client_id="mirage-scheduler")

@@ -18,9 +18,7 @@ down_revision = None
 branch_labels = None
 depends_on = None
 
-INSTANCE_STATES = (
-    "'creating','open','expired','connecting','connected','disconnected','closed','removed'"
-)
+INSTANCE_STATES = "'creating','open','expired','connecting','connected','disconnected','closed','removed'"
 
 
 def upgrade() -> None:

@@ -1,0 +1,73 @@
+# Mirage — run `make help` for the list of targets.
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+UV_VERSION := 0.13.8
+UV ?= $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
+PYTEST_ARGS ?=
+
+.PHONY: help
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*##"; printf "Mirage targets:\n"} /^[a-zA-Z_-]+:.*##/ { printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+
+.PHONY: bootstrap
+bootstrap: ## Install uv (if missing) and the workspace's Python dependencies
+	@command -v uv >/dev/null 2>&1 || [ -x "$(UV)" ] || python3 -m pip install --quiet --user "uv==$(UV_VERSION)" \
+	  || python3 -m pip install --quiet --break-system-packages --user "uv==$(UV_VERSION)"
+	@$(UV) sync --frozen --quiet
+
+.PHONY: up
+up: ## Start Kafka 4 (KRaft), PostgreSQL and Redis natively (idempotent; restarts what died)
+	@deploy/local/stack.sh up
+
+.PHONY: down
+down: ## Stop the local infrastructure
+	@deploy/local/stack.sh down
+
+.PHONY: status
+status: ## Show the local infrastructure
+	@deploy/local/stack.sh status
+
+.PHONY: migrate
+migrate: bootstrap up ## Apply the database migrations
+	@$(UV) run mirage-migrate upgrade
+
+.PHONY: run
+run: bootstrap up ## Bring everything up and run every service plus the simulator (Ctrl+C stops)
+	@$(UV) run python deploy/local/run_services.py
+
+.PHONY: lint
+lint: bootstrap ## ruff (lint + format check) and the import boundaries
+	@$(UV) run ruff check .
+	@$(UV) run ruff format --check --quiet .
+	@$(UV) run lint-imports --no-cache
+
+.PHONY: typecheck
+typecheck: bootstrap ## mypy --strict over the whole workspace
+	@$(UV) run mypy
+
+.PHONY: test
+test: lint typecheck up ## Everything CI runs: lint, types, unit, integration and end-to-end tests
+	@$(UV) run pytest $(PYTEST_ARGS)
+
+.PHONY: test-unit
+test-unit: bootstrap ## Only the tests that need no infrastructure
+	@$(UV) run pytest -m "not integration and not e2e" $(PYTEST_ARGS)
+
+.PHONY: bench
+bench: bootstrap up ## Run the benchmarks (prints BENCH lines; see docs/benchmarks.md)
+	@$(UV) run python bench/run.py
+
+.PHONY: format
+format: bootstrap ## Format the code
+	@$(UV) run ruff format .
+	@$(UV) run ruff check --fix .
+
+.PHONY: compose-up
+compose-up: ## Where Docker exists: the same infrastructure with docker compose
+	docker compose up -d --wait
+
+.PHONY: clean
+clean: down ## Stop the stack and delete its data (.local/)
+	rm -rf .local

@@ -1,0 +1,207 @@
+"""The one function that changes an instance's state in PostgreSQL.
+
+Both writers of instance state (ingest, from webhooks; api, from operator
+actions) call `apply_trigger` inside their own transaction. It plans the path
+(`machine.plan`), applies it with a conditional update from the state it read
+(a concurrent change makes it re-read and re-plan), records every step — and
+every refusal — in `instance_transitions`, and stages one
+`instance.status_changed` per state change in the caller's outbox, in the same
+transaction. A refused trigger is logged and leaves the instance untouched.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import structlog
+
+from contracts import InstanceState, InstanceStatusChanged, InstanceStatusChangedData
+from database import Connection
+from instance_lifecycle.machine import (
+    REASONS,
+    RESUMES_SENDING,
+    STOPS_SENDING,
+    Plan,
+    Trigger,
+    plan,
+)
+from messaging import Outbox, StagedEvent
+
+log = structlog.get_logger(__name__)
+
+QR_LIFETIME = timedelta(minutes=2)
+_MAX_RACES = 5
+
+
+@dataclass(frozen=True)
+class QrCode:
+    """A QR to show the operator (Evolution's `code`, its PNG data URL, a pairing code)."""
+
+    code: str | None
+    base64: str | None
+    pairing_code: str | None = None
+
+
+@dataclass(frozen=True)
+class Pairing:
+    """Who the number turned out to be once paired."""
+
+    owner_jid: str | None
+    profile_name: str | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What `apply_trigger` did."""
+
+    instance_id: uuid.UUID
+    plan: Plan
+    sending_stopped: bool
+    staged: list[StagedEvent]
+    qr_expires_at: datetime | None = None
+
+    @property
+    def applied(self) -> bool:
+        """True when the trigger was legal (whether or not the state changed)."""
+        return not self.plan.refused
+
+    @property
+    def state(self) -> InstanceState:
+        """The instance's state after the trigger."""
+        return self.plan.target
+
+
+class UnknownInstanceError(LookupError):
+    """No instance with that id exists."""
+
+
+async def apply_trigger(
+    conn: Connection,
+    *,
+    instance_id: uuid.UUID,
+    trigger: Trigger,
+    outbox: Outbox,
+    correlation_id: uuid.UUID | None = None,
+    status_code: int | None = None,
+    qr: QrCode | None = None,
+    pairing: Pairing | None = None,
+) -> Outcome:
+    """Apply `trigger` to the instance; call inside the caller's transaction.
+
+    The caller hands `Outcome.staged` to its outbox relay after committing.
+    """
+    for _ in range(_MAX_RACES):
+        row = await conn.fetchrow(
+            "SELECT tenant_id, name, state, sending_stopped FROM instances WHERE id = $1",
+            instance_id,
+        )
+        if row is None:
+            raise UnknownInstanceError(str(instance_id))
+        current = InstanceState(row["state"])
+        decided = plan(current, trigger)
+        if decided.refused:
+            await _record(conn, instance_id, row["tenant_id"], current, current, trigger, applied=False)
+            log.warning(
+                "illegal instance transition refused",
+                instance_id=str(instance_id),
+                state=current.value,
+                trigger=trigger.value,
+            )
+            return Outcome(instance_id, decided, row["sending_stopped"], [])
+        sending_stopped = _sending_stopped(row["sending_stopped"], trigger)
+        qr_expires_at = None
+        target = decided.target
+        updated = await conn.fetchrow(
+            """
+            UPDATE instances SET
+                state = $3,
+                state_reason = COALESCE($4, state_reason),
+                state_changed_at = CASE WHEN state = $3 THEN state_changed_at ELSE now() END,
+                sending_stopped = $5,
+                qr_code = CASE WHEN $6 THEN $7 WHEN $3 = 'connected' THEN NULL ELSE qr_code END,
+                qr_base64 = CASE WHEN $6 THEN $8 WHEN $3 = 'connected' THEN NULL ELSE qr_base64 END,
+                pairing_code = CASE WHEN $6 THEN $9 WHEN $3 = 'connected' THEN NULL
+                                    ELSE pairing_code END,
+                qr_expires_at = CASE WHEN $6 THEN now() + $10::interval
+                                     WHEN $3 = 'connected' THEN NULL ELSE qr_expires_at END,
+                owner_jid = COALESCE($11, owner_jid),
+                profile_name = COALESCE($12, profile_name),
+                updated_at = now()
+            WHERE id = $1 AND state = $2
+            RETURNING qr_expires_at
+            """,
+            instance_id,
+            current.value,
+            target.value,
+            REASONS[trigger] if decided.path else None,
+            sending_stopped,
+            qr is not None and target is InstanceState.OPEN,
+            qr.code if qr else None,
+            qr.base64 if qr else None,
+            qr.pairing_code if qr else None,
+            QR_LIFETIME,
+            pairing.owner_jid if pairing else None,
+            pairing.profile_name if pairing else None,
+        )
+        if updated is None:
+            continue  # somebody changed the state since we read it: plan again
+        qr_expires_at = updated["qr_expires_at"]
+        staged: list[StagedEvent] = []
+        previous = current
+        events = []
+        for step in decided.path or ():
+            await _record(conn, instance_id, row["tenant_id"], previous, step, trigger, applied=True)
+            if step is not previous:
+                events.append(
+                    InstanceStatusChanged(
+                        tenant_id=row["tenant_id"],
+                        correlation_id=correlation_id or uuid.uuid4(),
+                        data=InstanceStatusChangedData(
+                            instance_id=instance_id,
+                            instance_name=row["name"],
+                            previous=previous,
+                            current=step,
+                            reason=REASONS[trigger],
+                            status_code=status_code,
+                            sending_stopped=sending_stopped,
+                        ),
+                    )
+                )
+            previous = step
+        staged = await outbox.stage(conn, events)
+        return Outcome(instance_id, decided, sending_stopped, staged, qr_expires_at)
+    raise RuntimeError(f"instance {instance_id} kept changing state; gave up after {_MAX_RACES} tries")
+
+
+def _sending_stopped(current: bool, trigger: Trigger) -> bool:
+    if trigger in STOPS_SENDING:
+        return True
+    if trigger in RESUMES_SENDING:
+        return False
+    return current
+
+
+async def _record(
+    conn: Connection,
+    instance_id: uuid.UUID,
+    tenant_id: uuid.UUID,
+    previous: InstanceState,
+    current: InstanceState,
+    trigger: Trigger,
+    *,
+    applied: bool,
+) -> None:
+    await conn.execute(
+        "INSERT INTO instance_transitions"
+        " (instance_id, tenant_id, previous, current, trigger, reason, applied)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        instance_id,
+        tenant_id,
+        previous.value,
+        current.value,
+        trigger.value,
+        REASONS[trigger],
+        applied,
+    )

@@ -1,0 +1,135 @@
+"""`apply_trigger` against PostgreSQL: conditional updates, history, staged events."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import uuid
+from typing import Any
+
+import pytest
+
+from contracts import InstanceState, InstanceStatusChanged, parse_event
+from database import Pool
+from instance_lifecycle import Outcome, Pairing, QrCode, Trigger, apply_trigger
+from messaging import Outbox
+
+pytestmark = pytest.mark.integration
+
+OUTBOX = Outbox("lifecycle-test")
+
+
+async def _new_instance(pool: Pool) -> uuid.UUID:
+    async with pool.acquire() as conn:
+        tenant = await conn.fetchval(
+            "INSERT INTO tenants (slug, name) VALUES ($1, 'T') RETURNING id", f"t-{uuid.uuid4()}"
+        )
+        instance: uuid.UUID = await conn.fetchval(
+            "INSERT INTO instances (tenant_id, name, webhook_secret) VALUES ($1, $2, 's') RETURNING id",
+            tenant,
+            f"i-{uuid.uuid4()}",
+        )
+    return instance
+
+
+async def _apply(pool: Pool, instance: uuid.UUID, trigger: Trigger, **kwargs: Any) -> Outcome:
+    async with pool.acquire() as conn, conn.transaction():
+        return await apply_trigger(conn, instance_id=instance, trigger=trigger, outbox=OUTBOX, **kwargs)
+
+
+async def test_onboarding_persists_states_qr_and_events(db_pool: Pool) -> None:
+    instance = await _new_instance(db_pool)
+    created = await _apply(db_pool, instance, Trigger.CREATED)
+    assert created.state is InstanceState.OPEN
+    qr = await _apply(
+        db_pool,
+        instance,
+        Trigger.QR_ISSUED,
+        qr=QrCode(code="2@abc", base64="data:image/png;base64,x"),
+    )
+    assert qr.qr_expires_at is not None
+    paired = await _apply(
+        db_pool,
+        instance,
+        Trigger.EVOLUTION_OPEN,
+        status_code=200,
+        pairing=Pairing("5511@s.whatsapp.net", "Loja"),
+    )
+    assert paired.state is InstanceState.CONNECTED
+    events = [parse_event(item.payload) for item in created.staged + paired.staged]
+    assert [(e.data.previous, e.data.current) for e in events if isinstance(e, InstanceStatusChanged)] == [
+        (InstanceState.CREATING, InstanceState.OPEN),
+        (InstanceState.OPEN, InstanceState.CONNECTED),
+    ]
+    assert qr.staged == []  # a refreshed QR is not a status change
+    async with db_pool.acquire() as conn:
+        row = await conn.fetchrow("SELECT * FROM instances WHERE id = $1", instance)
+        assert row is not None
+        history = await conn.fetch(
+            "SELECT previous, current, applied FROM instance_transitions WHERE instance_id = $1 ORDER BY id",
+            instance,
+        )
+    assert row["state"] == "connected"
+    assert row["qr_code"] is None
+    assert row["owner_jid"] == "5511@s.whatsapp.net"
+    assert [tuple(r) for r in history] == [
+        ("creating", "open", True),
+        ("open", "open", True),
+        ("open", "connected", True),
+    ]
+
+
+async def test_an_illegal_trigger_is_refused_recorded_and_not_applied(db_pool: Pool) -> None:
+    instance = await _new_instance(db_pool)
+    refused = await _apply(db_pool, instance, Trigger.QR_EXPIRED)
+    assert not refused.applied
+    assert refused.staged == []
+    async with db_pool.acquire() as conn:
+        assert await conn.fetchval("SELECT state FROM instances WHERE id = $1", instance) == "creating"
+        assert (
+            await conn.fetchval(
+                "SELECT count(*) FROM instance_transitions WHERE instance_id = $1 AND NOT applied",
+                instance,
+            )
+            == 1
+        )
+
+
+async def test_a_likely_ban_stops_sending_and_pairing_again_resumes_it(db_pool: Pool) -> None:
+    instance = await _new_instance(db_pool)
+    await _apply(db_pool, instance, Trigger.CREATED)
+    await _apply(db_pool, instance, Trigger.EVOLUTION_OPEN)
+    banned = await _apply(db_pool, instance, Trigger.EVOLUTION_BANNED, status_code=403)
+    assert banned.state is InstanceState.DISCONNECTED
+    assert banned.sending_stopped
+    [event] = [parse_event(item.payload) for item in banned.staged]
+    assert isinstance(event, InstanceStatusChanged)
+    assert event.data.sending_stopped
+    assert event.data.reason == "likely_banned"
+    resumed = await _apply(db_pool, instance, Trigger.EVOLUTION_OPEN)
+    assert resumed.state is InstanceState.CONNECTED
+    assert not resumed.sending_stopped
+
+
+async def test_concurrent_writers_never_lose_a_transition(db_pool: Pool) -> None:
+    """Ingest and api racing on one instance: each applies from the state it really finds."""
+    instance = await _new_instance(db_pool)
+    await _apply(db_pool, instance, Trigger.CREATED)
+    outcomes = await asyncio.gather(
+        *(
+            _apply(db_pool, instance, trigger)
+            for trigger in [Trigger.EVOLUTION_OPEN, Trigger.OPERATOR_LOGOUT] * 3
+        )
+    )
+    async with db_pool.acquire() as conn:
+        history = await conn.fetch(
+            "SELECT previous, current FROM instance_transitions"
+            " WHERE instance_id = $1 AND applied ORDER BY id",
+            instance,
+        )
+        final = await conn.fetchval("SELECT state FROM instances WHERE id = $1", instance)
+    # The recorded steps chain: each starts where the previous one ended.
+    for before, after in itertools.pairwise(history):
+        assert before["current"] == after["previous"]
+    assert final == history[-1]["current"]
+    assert all(o.state.value in {"connected", "closed", "open"} for o in outcomes)

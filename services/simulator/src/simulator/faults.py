@@ -1,0 +1,117 @@
+"""Fault injection: failures, latency and dropped webhooks, set through `/_sim/faults`."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+EndpointName = Literal["sendText", "sendPresence", "completions"]
+ENDPOINTS: tuple[EndpointName, ...] = ("sendText", "sendPresence", "completions")
+
+
+class EndpointFault(BaseModel):
+    """Faults of one HTTP endpoint the simulator serves."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # The next N calls fail with `status` (after the latency).
+    fail_next: int = Field(default=0, ge=0)
+    status: int = Field(default=500, ge=400, le=599)
+    message: str = "Simulated failure (fault injection)"
+    # Extra milliseconds before every answer.
+    latency_ms: int = Field(default=0, ge=0)
+
+
+class WebhookFault(BaseModel):
+    """Faults of webhook delivery."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # The next N deliveries are silently not sent.
+    drop_next: int = Field(default=0, ge=0)
+    # Extra milliseconds before every delivery attempt.
+    latency_ms: int = Field(default=0, ge=0)
+
+
+class FaultError(Exception):
+    """A `/_sim/faults` body that names unknown targets or fields."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+class Faults:
+    """The fault settings in force. Every method is synchronous: safe on one event loop."""
+
+    def __init__(self) -> None:
+        self.endpoints: dict[EndpointName, EndpointFault] = {}
+        self.webhook = WebhookFault()
+        self.reset()
+
+    def reset(self) -> None:
+        """Back to no faults."""
+        self.endpoints = {name: EndpointFault() for name in ENDPOINTS}
+        self.webhook = WebhookFault()
+
+    def merge(self, body: Any) -> None:
+        """Merge a partial update (`{"sendText": {"fail_next": 2}}`); `null` clears a target."""
+        if not isinstance(body, dict):
+            raise FaultError(
+                ["the body must be an object keyed by sendText, sendPresence, completions or webhook"]
+            )
+        problems: list[str] = []
+        endpoints = dict(self.endpoints)
+        webhook = self.webhook
+        for target, update in body.items():
+            if update is not None and not isinstance(update, dict):
+                problems.append(f"{target}: must be an object or null")
+                continue
+            try:
+                if target in ENDPOINTS:
+                    current = endpoints[target]  # type: ignore[index]
+                    merged = {} if update is None else {**current.model_dump(), **update}
+                    endpoints[target] = EndpointFault.model_validate(merged)  # type: ignore[index]
+                elif target == "webhook":
+                    merged = {} if update is None else {**webhook.model_dump(), **update}
+                    webhook = WebhookFault.model_validate(merged)
+                else:
+                    problems.append(
+                        f"unknown fault target {target!r} (sendText, sendPresence, completions, webhook)"
+                    )
+            except ValidationError as error:
+                problems.extend(
+                    f"{target}.{'.'.join(str(part) for part in item['loc'])}: {item['msg']}"
+                    for item in error.errors()
+                )
+        if problems:
+            raise FaultError(problems)
+        # All or nothing: a body with one bad key changes no fault.
+        self.endpoints = endpoints
+        self.webhook = webhook
+
+    def snapshot(self) -> dict[str, Any]:
+        """The faults in force, as `GET /_sim/faults` shows them."""
+        view: dict[str, Any] = {name: fault.model_dump() for name, fault in self.endpoints.items()}
+        view["webhook"] = self.webhook.model_dump()
+        return view
+
+    def latency_s(self, target: EndpointName) -> float:
+        """The injected latency of `target`, in seconds."""
+        return self.endpoints[target].latency_ms / 1000
+
+    def take_failure(self, target: EndpointName) -> EndpointFault | None:
+        """Consume one pending failure of `target`, if any."""
+        fault = self.endpoints[target]
+        if fault.fail_next <= 0:
+            return None
+        self.endpoints[target] = fault.model_copy(update={"fail_next": fault.fail_next - 1})
+        return fault
+
+    def take_drop(self) -> bool:
+        """Consume one pending webhook drop, if any."""
+        if self.webhook.drop_next <= 0:
+            return False
+        self.webhook = self.webhook.model_copy(update={"drop_next": self.webhook.drop_next - 1})
+        return True
