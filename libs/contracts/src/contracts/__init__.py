@@ -51,6 +51,7 @@ from contracts._vocabulary import (
     ChatKind,
     InstanceState,
     MessageCategory,
+    ReplyIntent,
     SendPurpose,
 )
 
@@ -86,6 +87,7 @@ __all__ = [
     "Payload",
     "ReplyGenerated",
     "ReplyGeneratedData",
+    "ReplyIntent",
     "RequestOutreach",
     "RequestOutreachData",
     "RequestTurn",

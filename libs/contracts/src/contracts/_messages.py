@@ -6,7 +6,7 @@ import uuid
 from typing import Literal
 
 from contracts._envelope import AwareDatetime, Envelope, Payload
-from contracts._vocabulary import ChatKind, MessageCategory, SendPurpose
+from contracts._vocabulary import ChatKind, MessageCategory, ReplyIntent, SendPurpose
 
 
 class MessageReceivedData(Payload):
@@ -56,6 +56,8 @@ class GenerateReplyData(Payload):
     delay_ms: int = 0
     # True when none of the messages had text (audio, media without caption).
     without_text: bool = False
+    # An opt-out or opt-in is confirmed with a fixed text, never by the model.
+    intent: ReplyIntent = ReplyIntent.ANSWER
 
 
 class GenerateReply(Envelope):

@@ -26,6 +26,14 @@ class MessageCategory(StrEnum):
     OTHER = "other"
 
 
+class ReplyIntent(StrEnum):
+    """What a requested reply must say: an answer written by the model, or a fixed confirmation."""
+
+    ANSWER = "answer"
+    OPT_OUT_CONFIRMATION = "opt_out_confirmation"
+    OPT_IN_CONFIRMATION = "opt_in_confirmation"
+
+
 class SendPurpose(StrEnum):
     """Why Mirage sends a message; the sender applies different gates per purpose."""
 
