@@ -11,7 +11,7 @@ from messaging.consumer import (
     is_infrastructure_error,
 )
 from messaging.ledger import claim_event
-from messaging.outbox import Outbox, OutboxRelay, StagedEvent
+from messaging.outbox import Outbox, OutboxRelay, PreparedEvents, StagedEvent
 from messaging.runtime import MessagingRuntime
 from messaging.settings import KafkaSettings
 from messaging.trace_headers import context_from_headers, current_trace_headers
@@ -25,6 +25,7 @@ __all__ = [
     "Outbox",
     "OutboxRelay",
     "PermanentFailure",
+    "PreparedEvents",
     "RetryPolicy",
     "StagedEvent",
     "claim_event",

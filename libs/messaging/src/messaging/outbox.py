@@ -46,48 +46,77 @@ class StagedEvent:
     headers: dict[str, str]
 
 
+@dataclass(frozen=True)
+class PreparedEvents:
+    """Events encoded as the column arrays of an outbox insert (see `Outbox.INSERT_SQL`)."""
+
+    topics: list[str]
+    keys: list[bytes]
+    payloads: list[bytes]
+    headers: list[dict[str, str]]
+
+    @property
+    def header_texts(self) -> list[str]:
+        """The headers as JSON text, the form the insert takes them in."""
+        return [json.dumps(header) for header in self.headers]
+
+    def staged(self, ids: Sequence[int]) -> list[StagedEvent]:
+        """The staged rows, once the insert returned their ids (in order)."""
+        return [
+            StagedEvent(id=row_id, topic=topic, key=key, payload=payload, headers=header)
+            for row_id, topic, key, payload, header in zip(
+                ids, self.topics, self.keys, self.payloads, self.headers, strict=True
+            )
+        ]
+
+
 class Outbox:
     """Stages a producer's events in the caller's transaction."""
+
+    # Parameters: producer, topics, keys, payloads, header texts (arrays of equal length).
+    # A service may embed this statement in a larger one (as a CTE) to save round trips.
+    INSERT_SQL = (
+        "INSERT INTO outbox (producer, topic, key, payload, headers)"
+        " SELECT $1, t, k, p, h::jsonb"
+        " FROM unnest($2::text[], $3::bytea[], $4::bytea[], $5::text[])"
+        " WITH ORDINALITY AS x(t, k, p, h, n) ORDER BY n"
+        " RETURNING id"
+    )
 
     def __init__(self, producer: str) -> None:
         self.producer = producer
 
-    async def stage(self, conn: Connection, events: Sequence[Envelope]) -> list[StagedEvent]:
-        """Insert `events`, in order, into the outbox, inside the state change's transaction."""
-        if not events:
-            return []
+    def prepare(self, events: Sequence[Envelope]) -> PreparedEvents:
+        """Encode `events` with their topic, partition key and the current trace context."""
         trace_headers = current_trace_headers()
-        topics: list[str] = []
-        keys: list[bytes] = []
-        payloads: list[bytes] = []
-        headers: list[dict[str, str]] = []
-        for event in events:
-            topics.append(str(topic_of(event)))
-            keys.append(partition_key(event))
-            payloads.append(event.to_json_bytes())
-            headers.append(
+        return PreparedEvents(
+            topics=[str(topic_of(event)) for event in events],
+            keys=[partition_key(event) for event in events],
+            payloads=[event.to_json_bytes() for event in events],
+            headers=[
                 {
                     **trace_headers,
                     CORRELATION_HEADER: str(event.correlation_id),
                     EVENT_TYPE_HEADER: event.type,
                 }
-            )
-        ids = await conn.fetch(
-            "INSERT INTO outbox (producer, topic, key, payload, headers)"
-            " SELECT $1, t, k, p, h::jsonb"
-            " FROM unnest($2::text[], $3::bytea[], $4::bytea[], $5::text[])"
-            " WITH ORDINALITY AS x(t, k, p, h, n) ORDER BY n"
-            " RETURNING id",
-            self.producer,
-            topics,
-            keys,
-            payloads,
-            [json.dumps(h) for h in headers],
+                for event in events
+            ],
         )
-        return [
-            StagedEvent(id=row["id"], topic=topic, key=key, payload=payload, headers=header)
-            for row, topic, key, payload, header in zip(ids, topics, keys, payloads, headers, strict=True)
-        ]
+
+    async def stage(self, conn: Connection, events: Sequence[Envelope]) -> list[StagedEvent]:
+        """Insert `events`, in order, into the outbox, inside the state change's transaction."""
+        if not events:
+            return []
+        prepared = self.prepare(events)
+        rows = await conn.fetch(
+            self.INSERT_SQL,
+            self.producer,
+            prepared.topics,
+            prepared.keys,
+            prepared.payloads,
+            prepared.header_texts,
+        )
+        return prepared.staged([row["id"] for row in rows])
 
 
 class OutboxRelay:

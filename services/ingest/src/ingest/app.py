@@ -1,0 +1,58 @@
+"""Composition root of ingest: its only place that wires dependencies."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from contracts import Topic
+from ingest.directory import InstanceDirectory
+from ingest.intake import WebhookIntake
+from ingest.repository import PRODUCER
+from ingest.routes import webhook_router
+from ingest.settings import IngestSettings
+from messaging import MessagingRuntime, Outbox, OutboxRelay, create_broker
+from service_runtime import ServiceHost, configure_logging, configure_tracing
+
+
+class _Late:
+    """Holds what only exists once start-up ran (the pool and what needs it)."""
+
+    intake: WebhookIntake
+
+
+def create_app(settings: IngestSettings) -> FastAPI:
+    """Build ingest: the webhook routes, the outbox relay and the Kafka producer."""
+    configure_logging("ingest", level=settings.runtime.log_level, json_lines=settings.runtime.log_json)
+    configure_tracing("mirage-ingest")
+    host = ServiceHost("ingest", IngestSettings)
+    broker = create_broker(settings.kafka, client_id="mirage-ingest")
+    outbox = Outbox(PRODUCER)
+    late = _Late()
+
+    async def startup() -> None:
+        pool = await host.open_pool(settings.postgres)
+        relay = OutboxRelay(pool=pool, broker=broker, settings=settings.kafka, producer=PRODUCER)
+        messaging = MessagingRuntime(
+            broker=broker,
+            settings=settings.kafka,
+            relay=relay,
+            produces=[Topic.MESSAGE_RECEIVED, Topic.INSTANCE_STATUS_CHANGED],
+        )
+        await host.start_messaging(messaging)
+        late.intake = WebhookIntake(
+            pool=pool,
+            directory=InstanceDirectory(pool, settings.webhook.instance_cache_ttl_s),
+            outbox=outbox,
+            relay=relay,
+            settings=settings.webhook,
+        )
+
+    app = host.create_app(
+        title="Mirage ingest",
+        description="Receives Evolution API webhooks, stores them and publishes `message.received`.",
+        startup=startup,
+    )
+    app.include_router(webhook_router(lambda: late.intake, settings.webhook.max_body_bytes))
+    # The producer, for operational tooling and tests that take Kafka away.
+    app.state.broker = broker
+    return app

@@ -1,0 +1,486 @@
+"""What ingest does with one webhook call: judge it, store it, and stage its events.
+
+Order of work (PRODUCT §1 "ingest"): the body is parsed and the instance found
+(its secret is needed to authenticate), the call is authenticated, and the raw
+event is stored *with* what was done with it — in the same statement as the
+message for `messages.upsert`, so there is never a message without its raw
+event. Every rejected call is stored too, with its error, and answered 4xx:
+400 for a body that is not JSON, 401 for bad credentials, 404 for an unknown
+instance, 413 for an oversized body, 422 for a bad shape (Evolution does not
+retry those). Nothing here answers 500 on bad input; a dependency being down is
+503, which Evolution retries.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import orjson
+import structlog
+from pydantic import ValidationError
+
+from contracts import ChatKind, MessageReceived, MessageReceivedData
+from database import Connection, Pool
+from ingest import repository
+from ingest.authentication import AuthResult, authenticate
+from ingest.directory import InstanceDirectory, KnownInstance
+from ingest.evolution_payloads import (
+    DELIVERY_ORDER,
+    ConnectionUpdateData,
+    EditedMessageData,
+    MessageData,
+    MessageUpdateData,
+    QrCodeUpdatedData,
+    WebhookEnvelope,
+    category_of,
+    chat_kind,
+    edited_text,
+    event_to_kebab,
+    extract_text,
+    identity_of,
+    is_revoke,
+    sent_at,
+)
+from ingest.repository import NewMessage, RawRecord
+from ingest.settings import WebhookSettings
+from instance_lifecycle import (
+    Pairing,
+    QrCode,
+    Trigger,
+    UnknownInstanceError,
+    apply_trigger,
+    trigger_for_connection_update,
+)
+from messaging import Outbox, OutboxRelay, StagedEvent
+
+log = structlog.get_logger(__name__)
+
+_UNSTORABLE_TEXT = (
+    asyncpg.UntranslatableCharacterError,
+    asyncpg.CharacterNotInRepertoireError,
+    asyncpg.InvalidTextRepresentationError,
+)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """The HTTP answer to a webhook call."""
+
+    status: int
+    body: dict[str, Any]
+
+
+@dataclass
+class _Call:
+    """One webhook call and what has been learnt about it so far."""
+
+    path: str
+    path_event: str | None
+    headers: Mapping[str, str]
+    body: bytes
+    received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    payload_json: str | None = None
+    instance: KnownInstance | None = None
+    instance_name: str | None = None
+    event: str | None = None
+
+    def record(self, status: int, auth: AuthResult, parse_result: str, error: str | None = None) -> RawRecord:
+        return RawRecord(
+            path=self.path,
+            body_size=len(self.body),
+            http_status=status,
+            auth_result=auth.value,
+            parse_result=parse_result,
+            instance_name=self.instance_name,
+            instance_id=self.instance.id if self.instance else None,
+            tenant_id=self.instance.tenant_id if self.instance else None,
+            event=self.event,
+            error=error,
+            payload_json=self.payload_json,
+        )
+
+
+class WebhookIntake:
+    """Accepts Evolution webhooks for the instances Mirage knows."""
+
+    def __init__(
+        self,
+        *,
+        pool: Pool,
+        directory: InstanceDirectory,
+        outbox: Outbox,
+        relay: OutboxRelay,
+        settings: WebhookSettings,
+    ) -> None:
+        self.pool = pool
+        self.directory = directory
+        self.outbox = outbox
+        self.relay = relay
+        self.settings = settings
+        self._contacts: dict[tuple[uuid.UUID, str | None, str | None], uuid.UUID] = {}
+        self._conversations: dict[tuple[uuid.UUID, uuid.UUID], uuid.UUID] = {}
+
+    async def too_large(self, path: str, size: int) -> Reply:
+        """Refuse (and record) a body over the size limit without reading the rest of it."""
+        record = RawRecord(
+            path=path,
+            body_size=size,
+            http_status=413,
+            auth_result=AuthResult.NOT_ATTEMPTED.value,
+            parse_result="too_large",
+            error=f"body larger than {self.settings.max_body_bytes} bytes",
+        )
+        await repository.record_raw(self.pool, record)
+        return Reply(413, {"error": "payload_too_large", "limit_bytes": self.settings.max_body_bytes})
+
+    async def receive(
+        self, *, path: str, path_event: str | None, headers: Mapping[str, str], body: bytes
+    ) -> Reply:
+        """Judge, store and act on one webhook call."""
+        call = _Call(path=path, path_event=path_event, headers=headers, body=body)
+        try:
+            document = orjson.loads(body)
+        except orjson.JSONDecodeError as error:
+            return await self._reject(
+                call,
+                400,
+                AuthResult.NOT_ATTEMPTED,
+                "invalid_json",
+                f"body is not JSON: {error}",
+                keep_text=True,
+            )
+        call.payload_json = body.decode("utf-8", errors="replace")
+        if isinstance(document, dict):
+            name = document.get("instance")
+            call.instance_name = name if isinstance(name, str) else None
+            event = document.get("event")
+            call.event = event if isinstance(event, str) else None
+        try:
+            envelope = WebhookEnvelope.model_validate(document)
+        except ValidationError as error:
+            return await self._reject(
+                call, 422, AuthResult.NOT_ATTEMPTED, "invalid_envelope", _validation_summary(error)
+            )
+        instance = await self.directory.find(envelope.instance)
+        if instance is None:
+            return await self._reject(
+                call,
+                404,
+                AuthResult.UNKNOWN_INSTANCE,
+                "unknown_instance",
+                f"no instance named {envelope.instance!r}",
+            )
+        call.instance = instance
+        auth = authenticate(
+            instance.auth_mode,
+            instance.secret,
+            headers,
+            body,
+            secret_header=self.settings.secret_header,
+            jwt_leeway_s=self.settings.jwt_leeway_s,
+            allow_unauthenticated=self.settings.allow_unauthenticated,
+        )
+        if auth is not AuthResult.OK:
+            return await self._reject(call, 401, auth, "not_parsed", f"authentication failed: {auth.value}")
+        if path_event is not None and path_event != event_to_kebab(envelope.event):
+            return await self._reject(
+                call,
+                422,
+                auth,
+                "event_mismatch",
+                f"path says {path_event!r} but the body is {envelope.event!r}",
+            )
+        return await self._dispatch(call, envelope)
+
+    async def _reject(
+        self,
+        call: _Call,
+        status: int,
+        auth: AuthResult,
+        parse_result: str,
+        error: str,
+        *,
+        keep_text: bool = False,
+    ) -> Reply:
+        record = call.record(status, auth, parse_result, error)
+        if keep_text:
+            text = call.body.decode("utf-8", errors="replace")[: self.settings.raw_text_limit]
+            record = RawRecord(**{**record.__dict__, "payload_json": None, "body_text": text})
+        raw_id = await repository.record_raw(self.pool, record)
+        log.info(
+            "webhook rejected", status=status, reason=parse_result, error=error[:300], raw_event_id=raw_id
+        )
+        return Reply(status, {"error": parse_result, "detail": error, "raw_event_id": raw_id})
+
+    async def _dispatch(self, call: _Call, envelope: WebhookEnvelope) -> Reply:
+        match envelope.event:
+            case "messages.upsert":
+                return await self._message(call, envelope, echo=False)
+            case "send.message":
+                return await self._message(call, envelope, echo=True)
+            case "messages.update":
+                return await self._delivery_status(call, envelope)
+            case "messages.edited" | "messages.delete":
+                return await self._edit(call, envelope)
+            case "connection.update" | "qrcode.updated":
+                return await self._lifecycle(call, envelope)
+        # Every other event (messages.set history, contacts, chats, presence…) is kept raw only.
+        raw_id = await repository.record_raw(self.pool, call.record(200, AuthResult.OK, "ignored"))
+        return Reply(200, {"status": "ignored", "raw_event_id": raw_id})
+
+    # ------------------------------------------------------------ messages
+
+    async def _message(self, call: _Call, envelope: WebhookEnvelope, *, echo: bool) -> Reply:
+        instance = call.instance
+        assert instance is not None
+        try:
+            data = MessageData.model_validate(envelope.data)
+        except ValidationError as error:
+            return await self._reject(call, 422, AuthResult.OK, "invalid_data", _validation_summary(error))
+        key = data.key
+        identity = identity_of(key)
+        kind = chat_kind(key.remote_jid)
+        text = extract_text(data.message)
+        category = category_of(data.message, data.message_type, text)
+        when = sent_at(data.message_timestamp, call.received_at)
+        fresh = call.received_at - when <= timedelta(seconds=self.settings.freshness_window_s)
+        push_name = _clean(data.push_name) if not key.from_me else None
+
+        contact_id = await self._contact_id(
+            instance.tenant_id, identity.jid, identity.lid, identity.phone, push_name
+        )
+        conversation_id = await self._conversation_id(instance, contact_id, kind)
+        message = NewMessage(
+            id=uuid.uuid4(),
+            tenant_id=instance.tenant_id,
+            instance_id=instance.id,
+            conversation_id=conversation_id,
+            contact_id=contact_id,
+            provider_id=key.id,
+            direction="outbound" if key.from_me else "inbound",
+            origin="mirage" if echo else ("unknown" if key.from_me else "contact"),
+            source_event=envelope.event,
+            chat_jid=key.remote_jid,
+            sender_jid=key.participant if kind is not ChatKind.DIRECT else None,
+            push_name=push_name,
+            message_type=data.message_type,
+            category=category.value,
+            text=text,
+            sent_at=when,
+            fresh=fresh,
+            delivery_status=data.status,
+            app_origin=_clean(data.app_origin),
+            script_id=_clean(data.script_id),
+        )
+        events = []
+        if not echo:
+            events.append(
+                MessageReceived(
+                    tenant_id=instance.tenant_id,
+                    correlation_id=message.id,
+                    data=MessageReceivedData(
+                        message_id=message.id,
+                        instance_id=instance.id,
+                        instance_name=instance.name,
+                        conversation_id=conversation_id,
+                        contact_id=contact_id,
+                        provider_message_id=key.id,
+                        from_me=key.from_me,
+                        chat_jid=key.remote_jid,
+                        reply_to=identity.reply_to,
+                        sender_jid=message.sender_jid,
+                        push_name=push_name,
+                        chat_kind=kind,
+                        category=category,
+                        text=text,
+                        message_type=data.message_type,
+                        sent_at=when,
+                        fresh=fresh,
+                        app_origin=message.app_origin,
+                        script_id=message.script_id,
+                    ),
+                )
+            )
+        prepared = self.outbox.prepare(events)
+        record = call.record(200, AuthResult.OK, "accepted")
+        try:
+            async with self.pool.acquire() as conn:
+                result = await repository.store_message(conn, record, message, prepared, echo=echo)
+        except _UNSTORABLE_TEXT:
+            # A NUL or similar in the body: keep the raw call as text, store the message without it.
+            record = RawRecord(
+                **{
+                    **record.__dict__,
+                    "payload_json": None,
+                    "body_text": (call.payload_json or "").replace("\x00", "\\u0000"),
+                }
+            )
+            async with self.pool.acquire() as conn:
+                result = await repository.store_message(conn, record, message, prepared, echo=echo)
+        if result.outbox_ids:
+            self.relay.notify(prepared.staged(result.outbox_ids))
+        status = "accepted" if result.inserted else "duplicate"
+        return Reply(
+            200,
+            {
+                "status": status,
+                "message_id": str(message.id) if result.inserted else None,
+                "raw_event_id": result.raw_id,
+            },
+        )
+
+    async def _contact_id(
+        self, tenant_id: uuid.UUID, jid: str | None, lid: str | None, phone: str | None, push_name: str | None
+    ) -> uuid.UUID:
+        cache_key = (tenant_id, jid, lid)
+        cached = self._contacts.get(cache_key)
+        if cached is not None:
+            return cached
+        async with self.pool.acquire() as conn:
+            contact_id = await repository.resolve_contact(
+                conn, tenant_id, jid=jid, lid=lid, phone=phone, push_name=push_name
+            )
+        _remember(self._contacts, cache_key, contact_id)
+        return contact_id
+
+    async def _conversation_id(
+        self, instance: KnownInstance, contact_id: uuid.UUID, kind: ChatKind
+    ) -> uuid.UUID:
+        cache_key = (instance.id, contact_id)
+        cached = self._conversations.get(cache_key)
+        if cached is not None:
+            return cached
+        async with self.pool.acquire() as conn:
+            conversation_id = await repository.resolve_conversation(
+                conn,
+                tenant_id=instance.tenant_id,
+                instance_id=instance.id,
+                contact_id=contact_id,
+                chat_kind=kind.value,
+            )
+        _remember(self._conversations, cache_key, conversation_id)
+        return conversation_id
+
+    # ------------------------------------------------ statuses and edits
+
+    async def _delivery_status(self, call: _Call, envelope: WebhookEnvelope) -> Reply:
+        instance = call.instance
+        assert instance is not None
+        try:
+            data = MessageUpdateData.model_validate(envelope.data)
+        except ValidationError as error:
+            return await self._reject(call, 422, AuthResult.OK, "invalid_data", _validation_summary(error))
+        status = data.status.upper()
+        if status not in DELIVERY_ORDER:
+            return await self._reject(call, 422, AuthResult.OK, "invalid_data", f"unknown status {status!r}")
+        async with self.pool.acquire() as conn, conn.transaction():
+            updated = await repository.update_delivery_status(
+                conn, instance.id, data.key_id, status, DELIVERY_ORDER
+            )
+            raw_id = await repository.record_raw(
+                conn, call.record(200, AuthResult.OK, "accepted" if updated else "no_change")
+            )
+        return Reply(200, {"status": "accepted" if updated else "no_change", "raw_event_id": raw_id})
+
+    async def _edit(self, call: _Call, envelope: WebhookEnvelope) -> Reply:
+        instance = call.instance
+        assert instance is not None
+        document = envelope.data
+        if envelope.event == "messages.delete" and isinstance(document, dict) and "key" not in document:
+            document = {"key": document, "type": "REVOKE"}
+        try:
+            data = EditedMessageData.model_validate(document)
+        except ValidationError as error:
+            return await self._reject(call, 422, AuthResult.OK, "invalid_data", _validation_summary(error))
+        async with self.pool.acquire() as conn, conn.transaction():
+            if envelope.event == "messages.delete" or is_revoke(data):
+                changed = await repository.apply_revoke(conn, instance.id, data.key.id)
+            else:
+                text = edited_text(data)
+                changed = text is not None and await repository.apply_edit(
+                    conn, instance.id, data.key.id, text
+                )
+            raw_id = await repository.record_raw(
+                conn, call.record(200, AuthResult.OK, "accepted" if changed else "no_change")
+            )
+        # An edit never triggers a reply: no event is published for it.
+        return Reply(200, {"status": "accepted" if changed else "no_change", "raw_event_id": raw_id})
+
+    # ----------------------------------------------------- instance state
+
+    async def _lifecycle(self, call: _Call, envelope: WebhookEnvelope) -> Reply:
+        instance = call.instance
+        assert instance is not None
+        qr: QrCode | None = None
+        pairing: Pairing | None = None
+        status_code: int | None = None
+        try:
+            if envelope.event == "connection.update":
+                update = ConnectionUpdateData.model_validate(envelope.data)
+                trigger = trigger_for_connection_update(update.state, update.status_reason)
+                status_code = update.status_reason
+                pairing = Pairing(update.wuid, update.profile_name) if update.wuid else None
+            else:
+                qr_update = QrCodeUpdatedData.model_validate(envelope.data)
+                trigger = Trigger.QR_ISSUED if qr_update.qrcode and qr_update.qrcode.code else None
+                if qr_update.qrcode:
+                    qr = QrCode(qr_update.qrcode.code, qr_update.qrcode.base64, qr_update.qrcode.pairing_code)
+        except ValidationError as error:
+            return await self._reject(call, 422, AuthResult.OK, "invalid_data", _validation_summary(error))
+        if trigger is None:
+            raw_id = await repository.record_raw(self.pool, call.record(200, AuthResult.OK, "ignored"))
+            return Reply(200, {"status": "ignored", "raw_event_id": raw_id})
+        async with self.pool.acquire() as conn, conn.transaction():
+            raw_id = await repository.record_raw(conn, call.record(200, AuthResult.OK, "accepted"))
+            staged = await _apply(conn, instance, trigger, self.outbox, raw_id, status_code, qr, pairing)
+        self.relay.notify(staged)
+        return Reply(200, {"status": "accepted", "raw_event_id": raw_id})
+
+
+async def _apply(
+    conn: Connection,
+    instance: KnownInstance,
+    trigger: Trigger,
+    outbox: Outbox,
+    raw_id: int,
+    status_code: int | None,
+    qr: QrCode | None,
+    pairing: Pairing | None,
+) -> list[StagedEvent]:
+    try:
+        outcome = await apply_trigger(
+            conn,
+            instance_id=instance.id,
+            trigger=trigger,
+            outbox=outbox,
+            correlation_id=uuid.uuid5(uuid.NAMESPACE_OID, f"raw_event:{raw_id}"),
+            status_code=status_code,
+            qr=qr,
+            pairing=pairing,
+        )
+    except UnknownInstanceError:
+        return []
+    return outcome.staged
+
+
+def _remember(cache: dict[Any, uuid.UUID], key: Any, value: uuid.UUID) -> None:
+    if len(cache) >= 100_000:
+        cache.clear()
+    cache[key] = value
+
+
+def _clean(value: str | None) -> str | None:
+    return value.replace("\x00", "") if value else value
+
+
+def _validation_summary(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors()[:5]:
+        location = ".".join(str(part) for part in item["loc"]) or "body"
+        parts.append(f"{location}: {item['msg']}")
+    return "; ".join(parts)
