@@ -15,16 +15,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import asyncpg
 import orjson
 import structlog
 from pydantic import ValidationError
 
-from contracts import ChatKind, MessageReceived, MessageReceivedData
+from contracts import ChatKind, MessageCategory, MessageReceived, MessageReceivedData
 from database import Connection, Pool
 from ingest import repository
 from ingest.authentication import AuthResult, authenticate
@@ -56,15 +55,12 @@ from instance_lifecycle import (
     apply_trigger,
     trigger_for_connection_update,
 )
-from messaging import Outbox, OutboxRelay, StagedEvent
+from messaging import Outbox, OutboxRelay, PreparedEvents, StagedEvent
 
 log = structlog.get_logger(__name__)
 
-_UNSTORABLE_TEXT = (
-    asyncpg.UntranslatableCharacterError,
-    asyncpg.CharacterNotInRepertoireError,
-    asyncpg.InvalidTextRepresentationError,
-)
+# Placeholder ids of a chat not stored yet; replaced inside the storing transaction.
+_UNRESOLVED = uuid.UUID(int=0)
 
 
 @dataclass(frozen=True)
@@ -85,6 +81,7 @@ class _Call:
     body: bytes
     received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     payload_json: str | None = None
+    body_text: str | None = None
     instance: KnownInstance | None = None
     instance_name: str | None = None
     event: str | None = None
@@ -102,6 +99,7 @@ class _Call:
             event=self.event,
             error=error,
             payload_json=self.payload_json,
+            body_text=self.body_text,
         )
 
 
@@ -122,8 +120,8 @@ class WebhookIntake:
         self.outbox = outbox
         self.relay = relay
         self.settings = settings
-        self._contacts: dict[tuple[uuid.UUID, str | None, str | None], uuid.UUID] = {}
-        self._conversations: dict[tuple[uuid.UUID, uuid.UUID], uuid.UUID] = {}
+        # (instance, jid, lid) → (contact, conversation), for chats already stored.
+        self._chats: dict[tuple[uuid.UUID, str | None, str | None], tuple[uuid.UUID, uuid.UUID]] = {}
 
     async def too_large(self, path: str, size: int) -> Reply:
         """Refuse (and record) a body over the size limit without reading the rest of it."""
@@ -154,7 +152,11 @@ class WebhookIntake:
                 f"body is not JSON: {error}",
                 keep_text=True,
             )
-        call.payload_json = body.decode("utf-8", errors="replace")
+        if b"\\u0000" in body:
+            # Valid JSON, but PostgreSQL's jsonb cannot hold a NUL: keep this raw call as text.
+            call.body_text = body.decode("utf-8", errors="replace")[: self.settings.raw_text_limit]
+        else:
+            call.payload_json = body.decode("utf-8", errors="replace")
         if isinstance(document, dict):
             name = document.get("instance")
             call.instance_name = name if isinstance(name, str) else None
@@ -210,7 +212,7 @@ class WebhookIntake:
         record = call.record(status, auth, parse_result, error)
         if keep_text:
             text = call.body.decode("utf-8", errors="replace")[: self.settings.raw_text_limit]
-            record = RawRecord(**{**record.__dict__, "payload_json": None, "body_text": text})
+            record = replace(record, payload_json=None, body_text=text)
         raw_id = await repository.record_raw(self.pool, record)
         log.info(
             "webhook rejected", status=status, reason=parse_result, error=error[:300], raw_event_id=raw_id
@@ -251,16 +253,13 @@ class WebhookIntake:
         fresh = call.received_at - when <= timedelta(seconds=self.settings.freshness_window_s)
         push_name = _clean(data.push_name) if not key.from_me else None
 
-        contact_id = await self._contact_id(
-            instance.tenant_id, identity.jid, identity.lid, identity.phone, push_name
-        )
-        conversation_id = await self._conversation_id(instance, contact_id, kind)
+        chat = self._known_chat(instance, identity.jid, identity.lid)
         message = NewMessage(
             id=uuid.uuid4(),
             tenant_id=instance.tenant_id,
             instance_id=instance.id,
-            conversation_id=conversation_id,
-            contact_id=contact_id,
+            conversation_id=chat[1] if chat else _UNRESOLVED,
+            contact_id=chat[0] if chat else _UNRESOLVED,
             provider_id=key.id,
             direction="outbound" if key.from_me else "inbound",
             origin="mirage" if echo else ("unknown" if key.from_me else "contact"),
@@ -277,51 +276,36 @@ class WebhookIntake:
             app_origin=_clean(data.app_origin),
             script_id=_clean(data.script_id),
         )
-        events = []
-        if not echo:
-            events.append(
-                MessageReceived(
-                    tenant_id=instance.tenant_id,
-                    correlation_id=message.id,
-                    data=MessageReceivedData(
-                        message_id=message.id,
-                        instance_id=instance.id,
-                        instance_name=instance.name,
-                        conversation_id=conversation_id,
-                        contact_id=contact_id,
-                        provider_message_id=key.id,
-                        from_me=key.from_me,
-                        chat_jid=key.remote_jid,
-                        reply_to=identity.reply_to,
-                        sender_jid=message.sender_jid,
-                        push_name=push_name,
-                        chat_kind=kind,
-                        category=category,
-                        text=text,
-                        message_type=data.message_type,
-                        sent_at=when,
-                        fresh=fresh,
-                        app_origin=message.app_origin,
-                        script_id=message.script_id,
-                    ),
-                )
-            )
-        prepared = self.outbox.prepare(events)
         record = call.record(200, AuthResult.OK, "accepted")
-        try:
+        if chat is not None:
+            # Known chat: one autocommit statement, one round trip, one WAL flush.
             async with self.pool.acquire() as conn:
-                result = await repository.store_message(conn, record, message, prepared, echo=echo)
-        except _UNSTORABLE_TEXT:
-            # A NUL or similar in the body: keep the raw call as text, store the message without it.
-            record = RawRecord(
-                **{
-                    **record.__dict__,
-                    "payload_json": None,
-                    "body_text": (call.payload_json or "").replace("\x00", "\\u0000"),
-                }
-            )
-            async with self.pool.acquire() as conn:
-                result = await repository.store_message(conn, record, message, prepared, echo=echo)
+                result, prepared = await self._store(
+                    conn, call, record, message, identity.reply_to, echo=echo
+                )
+        else:
+            # First message of a chat: resolve it and store the message in ONE transaction.
+            async with self.pool.acquire() as conn, conn.transaction():
+                contact_id = await repository.resolve_contact(
+                    conn,
+                    instance.tenant_id,
+                    jid=identity.jid,
+                    lid=identity.lid,
+                    phone=identity.phone,
+                    push_name=push_name,
+                )
+                conversation_id = await repository.resolve_conversation(
+                    conn,
+                    tenant_id=instance.tenant_id,
+                    instance_id=instance.id,
+                    contact_id=contact_id,
+                    chat_kind=kind.value,
+                )
+                message = replace(message, contact_id=contact_id, conversation_id=conversation_id)
+                result, prepared = await self._store(
+                    conn, call, record, message, identity.reply_to, echo=echo
+                )
+            self._remember_chat(instance, identity.jid, identity.lid, contact_id, conversation_id)
         if result.outbox_ids:
             self.relay.notify(prepared.staged(result.outbox_ids))
         status = "accepted" if result.inserted else "duplicate"
@@ -334,37 +318,42 @@ class WebhookIntake:
             },
         )
 
-    async def _contact_id(
-        self, tenant_id: uuid.UUID, jid: str | None, lid: str | None, phone: str | None, push_name: str | None
-    ) -> uuid.UUID:
-        cache_key = (tenant_id, jid, lid)
-        cached = self._contacts.get(cache_key)
-        if cached is not None:
-            return cached
-        async with self.pool.acquire() as conn:
-            contact_id = await repository.resolve_contact(
-                conn, tenant_id, jid=jid, lid=lid, phone=phone, push_name=push_name
-            )
-        _remember(self._contacts, cache_key, contact_id)
-        return contact_id
+    async def _store(
+        self,
+        conn: Connection,
+        call: _Call,
+        record: RawRecord,
+        message: NewMessage,
+        reply_to: str,
+        *,
+        echo: bool,
+    ) -> tuple[repository.StoreResult, PreparedEvents]:
+        """Store the message (and its `message.received` unless it is Mirage's own echo)."""
+        instance = call.instance
+        assert instance is not None
+        events = [] if echo else [_message_received(instance, message, reply_to)]
+        prepared = self.outbox.prepare(events)
+        result = await repository.store_message(conn, record, message, prepared, echo=echo)
+        return result, prepared
 
-    async def _conversation_id(
-        self, instance: KnownInstance, contact_id: uuid.UUID, kind: ChatKind
-    ) -> uuid.UUID:
-        cache_key = (instance.id, contact_id)
-        cached = self._conversations.get(cache_key)
-        if cached is not None:
-            return cached
-        async with self.pool.acquire() as conn:
-            conversation_id = await repository.resolve_conversation(
-                conn,
-                tenant_id=instance.tenant_id,
-                instance_id=instance.id,
-                contact_id=contact_id,
-                chat_kind=kind.value,
-            )
-        _remember(self._conversations, cache_key, conversation_id)
-        return conversation_id
+    def _known_chat(
+        self, instance: KnownInstance, jid: str | None, lid: str | None
+    ) -> tuple[uuid.UUID, uuid.UUID] | None:
+        """(contact id, conversation id) of a chat this process has already stored, if any."""
+        return self._chats.get((instance.id, jid, lid))
+
+    def _remember_chat(
+        self,
+        instance: KnownInstance,
+        jid: str | None,
+        lid: str | None,
+        contact_id: uuid.UUID,
+        conversation_id: uuid.UUID,
+    ) -> None:
+        # Only after COMMIT: a rolled-back insert must never be remembered.
+        if len(self._chats) >= 100_000:
+            self._chats.clear()
+        self._chats[(instance.id, jid, lid)] = (contact_id, conversation_id)
 
     # ------------------------------------------------ statuses and edits
 
@@ -468,10 +457,32 @@ async def _apply(
     return outcome.staged
 
 
-def _remember(cache: dict[Any, uuid.UUID], key: Any, value: uuid.UUID) -> None:
-    if len(cache) >= 100_000:
-        cache.clear()
-    cache[key] = value
+def _message_received(instance: KnownInstance, message: NewMessage, reply_to: str) -> MessageReceived:
+    return MessageReceived(
+        tenant_id=instance.tenant_id,
+        correlation_id=message.id,
+        data=MessageReceivedData(
+            message_id=message.id,
+            instance_id=instance.id,
+            instance_name=instance.name,
+            conversation_id=message.conversation_id,
+            contact_id=message.contact_id,
+            provider_message_id=message.provider_id,
+            from_me=message.direction == "outbound",
+            chat_jid=message.chat_jid,
+            reply_to=reply_to,
+            sender_jid=message.sender_jid,
+            push_name=message.push_name,
+            chat_kind=ChatKind(chat_kind(message.chat_jid)),
+            category=MessageCategory(message.category),
+            text=message.text,
+            message_type=message.message_type,
+            sent_at=message.sent_at,
+            fresh=message.fresh,
+            app_origin=message.app_origin,
+            script_id=message.script_id,
+        ),
+    )
 
 
 def _clean(value: str | None) -> str | None:

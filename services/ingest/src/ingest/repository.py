@@ -13,8 +13,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-import asyncpg
-
 from database import Connection, Pool
 from messaging import Outbox, PreparedEvents
 
@@ -66,23 +64,8 @@ def _raw_args(record: RawRecord) -> tuple[object, ...]:
 
 
 async def record_raw(executor: Pool | Connection, record: RawRecord) -> int:
-    """Store one raw webhook call; a body PostgreSQL cannot hold as jsonb is kept as text."""
-    try:
-        raw_id: int = await executor.fetchval(_INSERT_RAW, *_raw_args(record))
-    except (
-        asyncpg.UntranslatableCharacterError,
-        asyncpg.CharacterNotInRepertoireError,
-        asyncpg.InvalidTextRepresentationError,
-    ):
-        # NUL characters and friends: valid JSON for orjson, not storable as jsonb.
-        fallback = RawRecord(
-            **{
-                **record.__dict__,
-                "payload_json": None,
-                "body_text": (record.payload_json or record.body_text or "").replace("\x00", "\\u0000"),
-            }
-        )
-        raw_id = await executor.fetchval(_INSERT_RAW, *_raw_args(fallback))
+    """Store one raw webhook call."""
+    raw_id: int = await executor.fetchval(_INSERT_RAW, *_raw_args(record))
     return raw_id
 
 

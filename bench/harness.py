@@ -1,0 +1,133 @@
+"""What every benchmark needs: a fresh database, processes, the load generator, BENCH lines."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from testkit.databases import create_database, prepare_template
+from testkit.infra import Infra, native_infra, running_kafka_version
+
+BENCH_DIR = Path(__file__).resolve().parent
+ROOT = BENCH_DIR.parent
+BUILD_DIR = BENCH_DIR / ".build"
+LOG_DIR = ROOT / ".local" / "bench-logs"
+
+
+def bench_line(name: str, **values: Any) -> str:
+    """Print and return one `BENCH <name> key=value …` line (PRODUCT §10)."""
+    parts = []
+    for key, value in values.items():
+        if isinstance(value, bool):
+            text = str(value).lower()
+        elif isinstance(value, float):
+            text = f"{value:.3f}".rstrip("0").rstrip(".") if value == value else "nan"
+        else:
+            text = str(value)
+        parts.append(f"{key}={text}")
+    line = f"BENCH {name} " + " ".join(parts)
+    print(line, flush=True)
+    return line
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def infrastructure() -> Iterator[Infra]:
+    """The native stack (brought up if needed)."""
+    with native_infra() as infra:
+        yield infra
+
+
+async def fresh_database(infra: Infra, name: str) -> str:
+    """A migrated database for one benchmark run."""
+    template = await prepare_template(infra.postgres_admin_dsn)
+    return await create_database(infra.postgres_admin_dsn, f"bench_{name}_{os.getpid()}", template)
+
+
+@contextmanager
+def process(name: str, argv: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    """A process for the duration of a benchmark; its output goes to .local/bench-logs/."""
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    with (LOG_DIR / f"{name}.log").open("wb") as log:
+        proc = subprocess.Popen(argv, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            yield proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def python_module(module: str) -> list[str]:
+    """argv that runs a module with this interpreter."""
+    return [sys.executable, "-m", module]
+
+
+async def wait_http(
+    url: str, proc: subprocess.Popen[bytes], timeout_s: float = 60, method: str = "GET"
+) -> None:
+    """Wait until `url` answers below 500 (the process must stay alive)."""
+    deadline = time.monotonic() + timeout_s
+    async with httpx.AsyncClient(timeout=2) as client:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{url}: the process exited with {proc.returncode}")
+            try:
+                response = await client.request(method, url)
+                if response.status_code < 500:
+                    return
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer within {timeout_s:g}s")
+
+
+def loadgen() -> Path:
+    """Build (once) and return the Go load generator."""
+    binary = BUILD_DIR / "loadgen"
+    sources = BENCH_DIR / "loadgen" / "main.go"
+    if not binary.exists() or binary.stat().st_mtime < sources.stat().st_mtime:
+        BUILD_DIR.mkdir(exist_ok=True)
+        subprocess.run(["go", "build", "-o", str(binary), "."], cwd=BENCH_DIR / "loadgen", check=True)
+    return binary
+
+
+def run_loadgen(**flags: Any) -> dict[str, Any]:
+    """Run the load generator with `-flag value` pairs; its JSON summary."""
+    argv = [str(loadgen())]
+    for key, value in flags.items():
+        argv += [f"-{key.replace('_', '-')}", str(value)]
+    result = subprocess.run(argv, check=True, capture_output=True, text=True)
+    summary: dict[str, Any] = json.loads(result.stdout)
+    return summary
+
+
+def run_id() -> str:
+    """A short token unique to this benchmark run."""
+    return uuid.uuid4().hex[:8]
+
+
+def kafka_description() -> str:
+    """Which broker the run used."""
+    return f"Apache Kafka {running_kafka_version() or 'unknown'}"

@@ -1,0 +1,3 @@
+module mirage/bench/loadgen
+
+go 1.22
