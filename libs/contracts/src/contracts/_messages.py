@@ -147,6 +147,8 @@ class MessageFailedData(Payload):
     conversation_id: uuid.UUID | None = None
     to: str
     error: str
+    # A stable machine-readable cause (`not_on_whatsapp`, `exhausted`, `opted_out`, …).
+    failure_code: str | None = None
     status_code: int | None = None
     attempts: int
     retryable: bool

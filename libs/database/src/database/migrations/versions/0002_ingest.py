@@ -15,11 +15,12 @@ depends_on = None
 
 def upgrade() -> None:
     execute_script("""
-    SELECT 1;  -- no changes yet
+    -- The sender resolves an ambiguous send by looking for Evolution's `send.message` echo.
+    CREATE INDEX messages_send_echo ON messages (instance_id, received_at) WHERE source_event = 'send.message';
     """)
 
 
 def downgrade() -> None:
     execute_script("""
-    SELECT 1;  -- no changes yet
+    DROP INDEX IF EXISTS messages_send_echo;
     """)

@@ -1,0 +1,69 @@
+"""Composition root of the sender: its only place that wires dependencies."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from contracts import SendText, Topic
+from evolution_client import EvolutionClient, EvolutionSettings
+from messaging import KeyedConsumer, MessagingRuntime, OutboxRelay, RetryPolicy, create_broker
+from sender.handlers.send_requested import SendRequestedHandler
+from sender.outcomes import PRODUCER
+from sender.sending import CONSUMER, SendService
+from sender.settings import SenderSettings
+from service_runtime import (
+    ServiceHost,
+    StartupError,
+    configure_logging,
+    configure_tracing,
+    refuse_default_secrets,
+)
+
+
+def create_app(settings: SenderSettings) -> FastAPI:
+    """Build the sender process: one consumer of `send.requested`, its outbox relay, probes."""
+    configure_logging("sender", level=settings.runtime.log_level, json_lines=settings.runtime.log_json)
+    configure_tracing("mirage-sender")
+    host = ServiceHost("sender", SenderSettings)
+    broker = create_broker(settings.kafka, client_id="mirage-sender")
+    handler = SendRequestedHandler()
+    consumer = KeyedConsumer(
+        broker=broker,
+        settings=settings.kafka,
+        topic=Topic.SEND_REQUESTED,
+        consumer=CONSUMER,
+        accepts=(SendText,),
+        handler=handler,
+        # Re-runs the handler only after unexpected errors; HTTP attempts are counted in
+        # the database, so a re-run never adds one beyond `retry.attempts`.
+        retry=RetryPolicy(attempts=settings.handler_attempts),
+        max_concurrency=settings.max_concurrent_sends,
+    )
+    messaging = MessagingRuntime(
+        broker=broker,
+        settings=settings.kafka,
+        consumers=[consumer],
+        produces=(Topic.MESSAGE_SENT, Topic.MESSAGE_FAILED, Topic.ADMIN_ALERT),
+    )
+    messaging.register()
+
+    async def startup() -> None:
+        default_key = EvolutionSettings().api_key.get_secret_value()
+        if refuse_default_secrets(
+            settings.runtime.environment,
+            {"evolution.api_key": (settings.evolution.api_key.get_secret_value(), default_key)},
+        ):
+            raise StartupError(
+                "the Evolution API key is the simulator's development default",
+                setting=SenderSettings.env_names("evolution.api_key"),
+            )
+        pool = await host.open_pool(settings.postgres)
+        evolution = EvolutionClient(settings.evolution)
+        # Registered before messaging: closed after the consumer finished its batches.
+        host.on_close(evolution.aclose)
+        relay = OutboxRelay(pool=pool, broker=broker, settings=settings.kafka, producer=PRODUCER)
+        messaging.relay = relay
+        handler.bind(SendService(pool=pool, evolution=evolution, relay=relay, settings=settings))
+        await host.start_messaging(messaging)
+
+    return host.create_app(title="Mirage sender", startup=startup)

@@ -1,0 +1,1 @@
+"""Entry points that translate consumed events into calls of the sender's service."""
