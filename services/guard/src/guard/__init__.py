@@ -1,1 +1,1 @@
-"""Mirage guard service."""
+"""Mirage guard service: decides, for every stored WhatsApp message, whether Mirage answers it."""

@@ -33,6 +33,8 @@ def upgrade() -> None:
     -- Operators (and the guard's "is this fromMe one of our sends in flight?" check) look these up.
     CREATE INDEX sends_in_flight ON sends (instance_id, recipient_digits) WHERE in_flight;
     CREATE INDEX sends_unsettled ON sends (status, updated_at) WHERE status IN ('sending', 'ambiguous');
+    -- The own-id registry read by the guard: is this WhatsApp id one Mirage sent, from any instance?
+    CREATE INDEX sends_provider_message_id ON sends (provider_message_id) WHERE provider_message_id IS NOT NULL;
     COMMENT ON COLUMN sends.attempt_started_at IS 'sender: start of the latest HTTP attempt (echo lookup lower bound)';
     COMMENT ON COLUMN sends.in_flight_until IS 'sender: latest end of the attempt in flight; past it a stuck in_flight row is ambiguous';
     COMMENT ON COLUMN sends.failure_code IS 'sender: why the row is refused, failed or ambiguous';
@@ -41,6 +43,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     execute_script("""
+    DROP INDEX IF EXISTS sends_provider_message_id;
     DROP INDEX IF EXISTS sends_unsettled;
     DROP INDEX IF EXISTS sends_in_flight;
     ALTER TABLE sends

@@ -1,0 +1,79 @@
+"""Composition root of the guard: its only place that wires dependencies."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from contracts import MessageReceived, Topic
+from guard.burst_flusher import BurstFlusher
+from guard.debounce import DebounceStore
+from guard.handlers.message_received import MessageReceivedHandler
+from guard.loop_counter import LoopCounter
+from guard.redis_keys import GuardRedisKeys
+from guard.service import CONSUMER, PRODUCER, Guard
+from guard.settings import GuardSettings
+from messaging import KeyedConsumer, MessagingRuntime, OutboxRelay, create_broker
+from service_runtime import ServiceHost, configure_logging, configure_tracing
+
+PRODUCES = (Topic.REPLY_REQUESTED, Topic.CONVERSATION_BLOCKED, Topic.CONTACT_OPTED_OUT, Topic.ADMIN_ALERT)
+
+
+def create_app(settings: GuardSettings) -> FastAPI:
+    """Build the guard process: the `message.received` consumer, the outbox relay and the
+    burst flusher, behind `/livez` and `/readyz`."""
+    configure_logging("guard", level=settings.runtime.log_level, json_lines=settings.runtime.log_json)
+    configure_tracing("mirage-guard")
+    host = ServiceHost("guard", GuardSettings)
+    broker = create_broker(settings.kafka, client_id="mirage-guard")
+    handler = MessageReceivedHandler()
+    consumer = KeyedConsumer(
+        broker=broker,
+        settings=settings.kafka,
+        topic=Topic.MESSAGE_RECEIVED,
+        consumer=CONSUMER,
+        accepts=(MessageReceived,),
+        handler=handler,
+    )
+    messaging = MessagingRuntime(
+        broker=broker, settings=settings.kafka, consumers=[consumer], produces=PRODUCES
+    )
+    messaging.register()
+    policy = settings.policy
+
+    async def startup() -> None:
+        pool = await host.open_pool(settings.postgres)
+        redis = await host.open_redis(settings.redis)
+        keys = GuardRedisKeys(settings.redis)
+        debounce = DebounceStore(
+            redis,
+            keys,
+            window_ms=policy.debounce_window_ms,
+            max_wait_ms=policy.debounce_max_wait_ms,
+            lease_ms=policy.claim_lease_ms,
+        )
+        relay = OutboxRelay(pool=pool, broker=broker, settings=settings.kafka, producer=PRODUCER)
+        messaging.relay = relay
+        guard = Guard(
+            pool=pool,
+            relay=relay,
+            loop_counter=LoopCounter(redis, keys, ttl_s=policy.loop_counter_ttl_s),
+            debounce=debounce,
+            policy=policy,
+        )
+        handler.guard = guard
+        await host.start_messaging(messaging)
+        flusher = BurstFlusher(
+            store=debounce,
+            answer=guard.answer_burst,
+            repair=guard.reschedule_unanswered,
+            poll_interval_s=policy.flush_poll_interval_ms / 1000,
+            batch_size=policy.flush_batch_size,
+            retry_delay_ms=policy.flush_retry_delay_ms,
+            repair_interval_s=policy.repair_interval_s,
+            stop_timeout_s=settings.kafka.graceful_timeout_s,
+        )
+        await flusher.start()
+        # Closed first at shutdown: no burst is claimed once consumers and relay stop.
+        host.on_close(flusher.stop)
+
+    return host.create_app(title="Mirage guard", startup=startup)

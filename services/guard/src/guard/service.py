@@ -1,0 +1,413 @@
+"""The guard's decisions: one per consumed message, recorded with its reason, and one reply
+per finished burst. Plain async code: no broker, no web framework."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import structlog
+
+from contracts import GenerateReply, MessageReceived, ReplyIntent
+from database import Connection, Pool
+from guard import repository, rules
+from guard.addresses import address_digits, phone_digits
+from guard.consent_keywords import ConsentAction, ConsentRequest, consent_request
+from guard.debounce import DebounceStore
+from guard.facts import GuardState, MessageFacts, OperatorControls
+from guard.loop_counter import LoopCounter
+from guard.output_events import (
+    CONSENT_SOURCE,
+    blocked_alert,
+    confirmation_request,
+    consent_changed,
+    conversation_blocked,
+    opt_out_alert,
+    reply_request,
+)
+from guard.repository import DecisionRecord
+from guard.settings import GuardPolicy
+from guard.verdicts import Decision, Reason, Verdict
+from messaging import Outbox, PermanentFailure, StagedEvent, claim_event
+
+CONSUMER = "guard"
+PRODUCER = "guard"
+
+log = structlog.get_logger(__name__)
+
+
+class StagedEventSink(Protocol):
+    """Where committed outbox rows go to be published (the `OutboxRelay`)."""
+
+    def notify(self, staged: Iterable[StagedEvent]) -> None:
+        """Publish rows the caller has committed."""
+
+
+@dataclass
+class _Outcome:
+    """What is left to do once the decision's transaction committed."""
+
+    staged: list[StagedEvent] = field(default_factory=list)
+    # The message joins its conversation's burst in Redis.
+    debounce: bool = False
+
+
+class Guard:
+    """Decides, for every message ingest stored, whether and when Mirage answers it."""
+
+    def __init__(
+        self,
+        *,
+        pool: Pool,
+        relay: StagedEventSink,
+        loop_counter: LoopCounter,
+        debounce: DebounceStore,
+        policy: GuardPolicy,
+        outbox: Outbox | None = None,
+    ) -> None:
+        self._pool = pool
+        self._relay = relay
+        self._loops = loop_counter
+        self._debounce = debounce
+        self._policy = policy
+        self._outbox = outbox or Outbox(PRODUCER)
+
+    async def on_message_received(self, event: MessageReceived) -> None:
+        """Decide on one message and record why, exactly once per event id."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            if await claim_event(conn, CONSUMER, event.event_id):
+                outcome = await self._decide(conn, event)
+            else:
+                # Already decided. If that attempt committed but died before Redis heard
+                # of the message, its burst would never be answered: hand it over again
+                # (adding a message to its burst twice changes nothing).
+                waiting = await repository.awaits_burst_reply(conn, event.data.message_id)
+                outcome = _Outcome(debounce=waiting)
+        self._relay.notify(outcome.staged)
+        if outcome.debounce:
+            await self._debounce.add(event.data.conversation_id, event.data.message_id)
+
+    async def _decide(self, conn: Connection, event: MessageReceived) -> _Outcome:
+        message = event.data
+        phones = phone_digits([message.reply_to, message.chat_jid])
+        facts = await repository.load_message_facts(
+            conn,
+            message_id=message.message_id,
+            provider_message_id=message.provider_message_id,
+            instance_id=message.instance_id,
+            tenant_id=event.tenant_id,
+            contact_id=message.contact_id,
+            conversation_id=message.conversation_id,
+            from_me=message.from_me,
+            text=message.text,
+            address_digits=address_digits([message.chat_jid, message.reply_to]),
+            phone_digits=phones,
+            echo_window_s=self._policy.in_flight_echo_s,
+        )
+        if not facts.message_stored:
+            raise PermanentFailure(f"message {message.message_id} is not stored: nothing to decide on")
+        if facts.already_decided:
+            log.info("message already decided under another event", message_id=str(message.message_id))
+            return _Outcome()
+
+        verdict = rules.own_message(message, facts)
+        if verdict is not None:
+            return await self._settle(conn, event, verdict)
+        verdict = rules.automatic_from_me(message)
+        if verdict is not None:
+            return await self._settle(conn, event, verdict)
+        if message.from_me:
+            # Typed by a person on the operator's phone: the human takes over.
+            await repository.pause_for_takeover(
+                conn,
+                conversation_id=message.conversation_id,
+                tenant_id=event.tenant_id,
+                typed_at=message.sent_at,
+                minutes=self._policy.human_takeover_minutes,
+            )
+            log.info("human takeover: bot paused", conversation_id=str(message.conversation_id))
+            return await self._settle(conn, event, Verdict(Decision.PAUSED, Reason.HUMAN_TAKEOVER))
+        verdict = rules.chat_filter(message, facts)
+        if verdict is not None:
+            return await self._settle(conn, event, verdict)
+
+        # Consent keywords are honoured even in stale backlog: a "PARE" written while the
+        # number was offline still means stop (PRODUCT §0: opt-out honoured at once, everywhere).
+        consent = consent_request(
+            message.text, opt_out_keywords=facts.opt_out_keywords, opt_in_keywords=facts.opt_in_keywords
+        )
+        if facts.contact_phone and facts.contact_phone not in phones:
+            phones.append(facts.contact_phone)
+        if consent is not None and consent.action is ConsentAction.OPT_OUT:
+            return await self._opt_out(conn, event, facts, consent, phones)
+        if consent is not None and consent.action is ConsentAction.OPT_IN and facts.standing.opted_out:
+            opted_in = await self._opt_in(conn, event, facts, consent, phones)
+            if opted_in is not None:
+                return opted_in
+
+        if not message.fresh:
+            return await self._settle(conn, event, Verdict(Decision.IGNORED, Reason.STALE))
+        state, now = await repository.lock_guard_state(conn, message.conversation_id, event.tenant_id)
+        hold = rules.conversation_hold(state, facts.controls, facts.standing, now)
+        if hold is not None:
+            return await self._settle(conn, event, hold)
+        return await self._answer(conn, event, state, facts.controls)
+
+    async def _answer(
+        self, conn: Connection, event: MessageReceived, state: GuardState, controls: OperatorControls
+    ) -> _Outcome:
+        """Rules 7 and 8: count a possible bot loop, then reply (now, or when the burst ends)."""
+        message = event.data
+        lifted = rules.block_lifted(state, controls)
+        if lifted:
+            await repository.clear_block(conn, message.conversation_id)
+        if not message.script_id and not state.last_script_id and state.loop_count == 0 and not lifted:
+            loop_count = 0  # nothing to count and nothing to reset: spare the round trip
+        else:
+            loop_count = await self._loops.observe(
+                message.conversation_id,
+                message.message_id,
+                message.script_id,
+                seed_script_id=state.last_script_id,
+                seed_count=state.loop_count,
+                reset=lifted,
+            )
+            if rules.loop_blocks(loop_count, self._policy.loop_threshold):
+                await repository.block_conversation(
+                    conn, message.conversation_id, Reason.BOT_LOOP, loop_count, message.script_id
+                )
+                staged = await self._outbox.stage(
+                    conn,
+                    [
+                        conversation_blocked(event, loop_count=loop_count),
+                        blocked_alert(event, loop_count=loop_count),
+                    ],
+                )
+                log.warning(
+                    "bot loop: conversation blocked",
+                    conversation_id=str(message.conversation_id),
+                    loop_count=loop_count,
+                )
+                return await self._settle(conn, event, Verdict(Decision.BLOCKED, Reason.BOT_LOOP), staged)
+            await repository.save_loop_state(conn, message.conversation_id, loop_count, message.script_id)
+
+        suspected_loop = loop_count > 0
+        reason = Reason.SUSPECTED_BOT_LOOP if suspected_loop else Reason.CONTACT_MESSAGE
+        delay_ms = self._policy.loop_reply_delay_ms if suspected_loop else 0
+        if self._policy.debounce_window_ms > 0:
+            return await self._settle(
+                conn, event, Verdict(Decision.DEBOUNCED, reason), reply_delay_ms=delay_ms, debounce=True
+            )
+        reply = reply_request(
+            tenant_id=event.tenant_id,
+            correlation_id=event.correlation_id,
+            causation_id=event.event_id,
+            conversation_id=message.conversation_id,
+            instance_id=message.instance_id,
+            instance_name=message.instance_name,
+            contact_id=message.contact_id,
+            reply_to=message.reply_to,
+            message_ids=(message.message_id,),
+            delay_ms=delay_ms,
+            without_text=not (message.text or "").strip(),
+        )
+        staged = await self._outbox.stage(conn, [reply])
+        return await self._settle(
+            conn,
+            event,
+            Verdict(Decision.REPLY, reason),
+            staged,
+            reply_request_id=reply.event_id,
+            reply_delay_ms=delay_ms,
+        )
+
+    async def _opt_out(
+        self,
+        conn: Connection,
+        event: MessageReceived,
+        facts: MessageFacts,
+        consent: ConsentRequest,
+        phones: Sequence[str],
+    ) -> _Outcome:
+        """Rule 5: opt the contact out tenant-wide, tell everyone, confirm once."""
+        message = event.data
+        jid = facts.contact_jid or message.reply_to
+        phone = facts.contact_phone or (phones[0] if phones else None)
+        already = facts.standing.opted_out or not await repository.add_opt_out(
+            conn,
+            tenant_id=event.tenant_id,
+            contact_id=message.contact_id,
+            phone=phone,
+            jid=jid,
+            keyword=consent.keyword,
+            source=CONSENT_SOURCE,
+        )
+        if already:
+            # Recorded, but no second confirmation, event or alert.
+            return await self._settle(conn, event, Verdict(Decision.OPTED_OUT, Reason.ALREADY_OPTED_OUT))
+        await repository.append_consent_event(
+            conn,
+            tenant_id=event.tenant_id,
+            contact_id=message.contact_id,
+            action=str(ConsentAction.OPT_OUT),
+            keyword=consent.keyword,
+            source=CONSENT_SOURCE,
+            message_id=message.message_id,
+        )
+        follow_ups = [
+            consent_changed(event, ConsentAction.OPT_OUT, keyword=consent.keyword, jid=jid, phone=phone),
+            opt_out_alert(event, keyword=consent.keyword, phone=phone),
+        ]
+        confirmation = None
+        if not facts.standing.blacklisted:
+            # The one message the sender lets through despite the opt-out.
+            confirmation = confirmation_request(event, ReplyIntent.OPT_OUT_CONFIRMATION)
+        staged = await self._outbox.stage(conn, [*follow_ups, *([confirmation] if confirmation else [])])
+        log.info("contact opted out", contact_id=str(message.contact_id), keyword=consent.keyword)
+        return await self._settle(
+            conn,
+            event,
+            Verdict(Decision.OPTED_OUT, Reason.OPT_OUT_KEYWORD),
+            staged,
+            reply_request_id=confirmation.event_id if confirmation else None,
+        )
+
+    async def _opt_in(
+        self,
+        conn: Connection,
+        event: MessageReceived,
+        facts: MessageFacts,
+        consent: ConsentRequest,
+        phones: Sequence[str],
+    ) -> _Outcome | None:
+        """Rule 5: lift an opt-out (never the operator's blacklist) and confirm once."""
+        message = event.data
+        if not await repository.remove_opt_out(
+            conn, tenant_id=event.tenant_id, contact_id=message.contact_id, phone_digits=phones
+        ):
+            return None  # lifted meanwhile: an ordinary message
+        await repository.append_consent_event(
+            conn,
+            tenant_id=event.tenant_id,
+            contact_id=message.contact_id,
+            action=str(ConsentAction.OPT_IN),
+            keyword=consent.keyword,
+            source=CONSENT_SOURCE,
+            message_id=message.message_id,
+        )
+        jid = facts.contact_jid or message.reply_to
+        phone = facts.contact_phone or (phones[0] if phones else None)
+        changed = consent_changed(event, ConsentAction.OPT_IN, keyword=consent.keyword, jid=jid, phone=phone)
+        confirmation = None
+        if not facts.standing.blacklisted:
+            confirmation = confirmation_request(event, ReplyIntent.OPT_IN_CONFIRMATION)
+        staged = await self._outbox.stage(conn, [changed, *([confirmation] if confirmation else [])])
+        log.info("contact opted in again", contact_id=str(message.contact_id), keyword=consent.keyword)
+        return await self._settle(
+            conn,
+            event,
+            Verdict(Decision.OPTED_IN, Reason.OPT_IN_KEYWORD),
+            staged,
+            reply_request_id=confirmation.event_id if confirmation else None,
+        )
+
+    async def _settle(
+        self,
+        conn: Connection,
+        event: MessageReceived,
+        verdict: Verdict,
+        staged: list[StagedEvent] | None = None,
+        *,
+        reply_request_id: uuid.UUID | None = None,
+        reply_delay_ms: int = 0,
+        debounce: bool = False,
+    ) -> _Outcome:
+        """Record the decision in the transaction that made it."""
+        message = event.data
+        await repository.record_decision(
+            conn,
+            DecisionRecord(
+                message_id=message.message_id,
+                tenant_id=event.tenant_id,
+                conversation_id=message.conversation_id,
+                decision=verdict.decision,
+                reason=verdict.reason,
+                event_id=event.event_id,
+                correlation_id=event.correlation_id,
+                instance_id=message.instance_id,
+                contact_id=message.contact_id,
+                reply_to=message.reply_to,
+                reply_delay_ms=reply_delay_ms,
+                reply_request_id=reply_request_id,
+            ),
+        )
+        log.debug(
+            "decided",
+            message_id=str(message.message_id),
+            decision=str(verdict.decision),
+            reason=str(verdict.reason),
+        )
+        return _Outcome(staged=staged or [], debounce=debounce)
+
+    async def answer_burst(
+        self, conversation_id: uuid.UUID, message_ids: Sequence[uuid.UUID]
+    ) -> GenerateReply | None:
+        """Request one reply for a finished burst (or record why it gets none); None when
+        nothing of it is left to answer."""
+        if not message_ids:
+            return None
+        async with self._pool.acquire() as conn, conn.transaction():
+            burst = await repository.lock_burst(conn, conversation_id, message_ids)
+            if not burst:
+                return None
+            ids = [item.message_id for item in burst]
+            last = burst[-1]
+            # The conversation may have been paused, blocked or opted out since the
+            # messages were debounced: the rules are checked again at the last moment.
+            state, now = await repository.share_guard_state(conn, conversation_id)
+            standing, controls = await repository.load_standing(
+                conn,
+                tenant_id=last.tenant_id,
+                contact_id=last.contact_id,
+                conversation_id=conversation_id,
+                phone_digits=phone_digits(item.reply_to for item in burst),
+            )
+            hold = rules.conversation_hold(state, controls, standing, now)
+            if hold is not None:
+                await repository.settle_burst(
+                    conn, ids, decision=hold.decision, reason=hold.reason, reply_request_id=None
+                )
+                return None
+            reply = reply_request(
+                tenant_id=last.tenant_id,
+                correlation_id=last.correlation_id or last.message_id,
+                causation_id=last.event_id,
+                conversation_id=conversation_id,
+                instance_id=last.instance_id,
+                instance_name=last.instance_name,
+                contact_id=last.contact_id,
+                reply_to=last.reply_to,
+                message_ids=ids,
+                delay_ms=max(item.reply_delay_ms for item in burst),
+                without_text=not any((item.text or "").strip() for item in burst),
+            )
+            staged = await self._outbox.stage(conn, [reply])
+            await repository.settle_burst(
+                conn, ids, decision=Decision.REPLY, reason=None, reply_request_id=reply.event_id
+            )
+        self._relay.notify(staged)
+        return reply
+
+    async def reschedule_unanswered(self, limit: int = 500) -> int:
+        """Give Redis back the bursts it lost (still `debounced` long after their window)."""
+        async with self._pool.acquire() as conn:
+            lost = await repository.unanswered_messages(
+                conn, older_than_s=self._policy.repair_after_s, limit=limit
+            )
+        for item in lost:
+            await self._debounce.add(item.conversation_id, item.message_id)
+        if lost:
+            log.warning("re-scheduled bursts Redis had lost", messages=len(lost))
+        return len(lost)
