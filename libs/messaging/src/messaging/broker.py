@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from faststream.kafka import KafkaBroker
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 
@@ -28,4 +30,8 @@ def create_broker(settings: KafkaSettings, *, client_id: str) -> KafkaBroker:
         graceful_timeout=settings.graceful_timeout_s,
         allow_auto_create_topics=False,
         middlewares=(KafkaTelemetryMiddleware(),),
+        # FastStream's records go through the service's structured logging, and its
+        # per-batch "Received"/"Processed" lines only show at DEBUG.
+        logger=logging.getLogger("mirage.faststream"),
+        log_level=logging.DEBUG,
     )
