@@ -70,9 +70,9 @@ class Faults:
                 continue
             try:
                 if target in ENDPOINTS:
-                    current = endpoints[target]  # type: ignore[index]
+                    current = endpoints[target]
                     merged = {} if update is None else {**current.model_dump(), **update}
-                    endpoints[target] = EndpointFault.model_validate(merged)  # type: ignore[index]
+                    endpoints[target] = EndpointFault.model_validate(merged)
                 elif target == "webhook":
                     merged = {} if update is None else {**webhook.model_dump(), **update}
                     webhook = WebhookFault.model_validate(merged)

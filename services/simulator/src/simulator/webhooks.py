@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import random
+import socket
 import time
 import warnings
 from collections.abc import Coroutine, Sequence
@@ -57,6 +59,17 @@ def _parse_body(response: httpx.Response) -> Any:
 
 
 @dataclass(frozen=True)
+class Outgoing:
+    """One delivery, frozen when the event happens (retries re-POST these exact bytes)."""
+
+    instance: str
+    event: str
+    url: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True)
 class DeliveryResult:
     """What the first (or only) attempt of a delivery produced.
 
@@ -88,17 +101,24 @@ class WebhookDispatcher:
         self._state = state
         self._server_url = settings.resolved_server_url()
         self._client: httpx.AsyncClient | None = None
+        self._slots = asyncio.Semaphore(self._delivery.max_concurrent)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._random = random.Random()  # noqa: S311 - retry jitter, not cryptography
 
     async def open(self) -> None:
         """Open the shared HTTP client."""
+        limits = httpx.Limits(
+            max_connections=self._delivery.max_concurrent,
+            max_keepalive_connections=self._delivery.max_concurrent,
+        )
+        # httpcore writes headers and body separately: TCP_NODELAY keeps Nagle's
+        # algorithm from holding the body back behind the headers.
+        transport = httpx.AsyncHTTPTransport(
+            limits=limits, socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+        )
         self._client = httpx.AsyncClient(
+            transport=transport,
             timeout=httpx.Timeout(self._delivery.timeout_s),
-            limits=httpx.Limits(
-                max_connections=self._delivery.max_connections,
-                max_keepalive_connections=self._delivery.max_connections,
-            ),
             # axios follows redirects; so does Evolution's delivery.
             follow_redirects=True,
         )
@@ -155,30 +175,41 @@ class WebhookDispatcher:
                 headers[name] = _header_value(value)
         return url, headers
 
-    def emit(self, instance: Instance, event: str, data: Any) -> None:
-        """Deliver one event in the background (with retries)."""
-        self.emit_many(instance, [(event, data)])
-
-    def emit_many(self, instance: Instance, events: Sequence[tuple[str, Any]]) -> None:
-        """Deliver events in the background, in order (each first attempt before the next)."""
-        if instance.webhook is None or not instance.webhook.deliverable():
-            return
-        self.spawn(self._deliver_in_order(instance, list(events)))
-
-    async def _deliver_in_order(self, instance: Instance, events: list[tuple[str, Any]]) -> None:
-        for event, data in events:
-            await self.deliver_event(instance, event, data)
-
-    async def deliver_event(self, instance: Instance, event: str, data: Any) -> DeliveryResult:
-        """Deliver now: the first attempt is awaited, retries continue in the background."""
+    def prepare(self, instance: Instance, event: str, data: Any) -> Outgoing | DeliveryResult:
+        """Freeze a delivery now (envelope, `date_time`, URL, headers), or say why there is none."""
         hook = instance.webhook
         if hook is None or not hook.deliverable():
             return DeliveryResult(status=None, body=None, outcome="no_webhook")
         if not hook.wants(event):
             return DeliveryResult(status=None, body=None, outcome="filtered")
-        body = orjson.dumps(self.envelope(instance, event, data))
         url, headers = self.target(hook, event)
-        return await self._deliver(instance.name, event, url, headers, body, retry=True)
+        body = orjson.dumps(self.envelope(instance, event, data))
+        return Outgoing(instance=instance.name, event=event, url=url, headers=headers, body=body)
+
+    def emit(self, instance: Instance, event: str, data: Any) -> None:
+        """Deliver one event in the background (with retries)."""
+        self.emit_many(instance, [(event, data)])
+
+    def emit_many(self, instance: Instance, events: Sequence[tuple[str, Any]]) -> None:
+        """Deliver events in the background, in order (each first attempt before the next).
+
+        The envelopes are built now, so they describe the instance as it is now.
+        """
+        ready = [
+            prepared
+            for event, data in events
+            if isinstance(prepared := self.prepare(instance, event, data), Outgoing)
+        ]
+        if ready:
+            self.spawn(self._send_in_order(ready))
+
+    async def _send_in_order(self, outgoing: list[Outgoing]) -> None:
+        for item in outgoing:
+            await self.send(item)
+
+    async def deliver_event(self, instance: Instance, event: str, data: Any) -> DeliveryResult:
+        """Deliver now: the first attempt is awaited, retries continue in the background."""
+        return await self.send(self.prepare(instance, event, data))
 
     async def forward_raw(self, instance: Instance, event: str | None, body: bytes) -> DeliveryResult:
         """POST `body` as given to the instance's webhook, once (no retries)."""
@@ -186,37 +217,32 @@ class WebhookDispatcher:
         if hook is None or not hook.deliverable():
             return DeliveryResult(status=None, body=None, outcome="no_webhook")
         url, headers = self.target(hook, event)
-        return await self._deliver(instance.name, event or "", url, headers, body, retry=False)
+        outgoing = Outgoing(instance=instance.name, event=event or "", url=url, headers=headers, body=body)
+        return await self.send(outgoing, retry=False)
 
-    async def _deliver(
-        self,
-        instance_name: str,
-        event: str,
-        url: str,
-        headers: dict[str, str],
-        body: bytes,
-        *,
-        retry: bool,
-    ) -> DeliveryResult:
-        record = DeliveryRecord(instance=instance_name, event=event, url=url)
+    async def send(self, outgoing: Outgoing | DeliveryResult, *, retry: bool = True) -> DeliveryResult:
+        """Make the first attempt of a prepared delivery; retries continue in the background."""
+        if isinstance(outgoing, DeliveryResult):
+            return outgoing
+        record = DeliveryRecord(instance=outgoing.instance, event=outgoing.event, url=outgoing.url)
         self._state.deliveries.append(record)
         if self._state.faults.take_drop():
             record.outcome = "dropped"
             return DeliveryResult(status=None, body=None, outcome="dropped")
-        result = await self._attempt(record, url, headers, body)
+        result = await self._attempt(record, outgoing)
         if result.outcome != "retrying":
             return result
         if retry and record.attempts < self._delivery.retry_max_attempts:
-            self.spawn(self._retry(record, url, headers, body))
+            self.spawn(self._retry(record, outgoing))
             return result
         record.outcome = "failed"
         return replace(result, outcome="failed")
 
-    async def _retry(self, record: DeliveryRecord, url: str, headers: dict[str, str], body: bytes) -> None:
+    async def _retry(self, record: DeliveryRecord, outgoing: Outgoing) -> None:
         # The identical body (same `date_time`) is re-POSTed, as Evolution does.
         while record.attempts < self._delivery.retry_max_attempts:
             await asyncio.sleep(self.backoff_s(record.attempts))
-            result = await self._attempt(record, url, headers, body)
+            result = await self._attempt(record, outgoing)
             if result.outcome != "retrying":
                 return
         record.outcome = "failed"
@@ -224,7 +250,7 @@ class WebhookDispatcher:
             "simulator_webhook_gave_up",
             instance=record.instance,
             webhook_event=record.event,
-            url=url,
+            url=record.url,
             attempts=record.attempts,
             status=record.status,
             error=record.error,
@@ -234,21 +260,22 @@ class WebhookDispatcher:
         """Seconds before the next attempt: `initial·2^(n-1)`, capped, ±jitter, ≥ initial."""
         initial = self._delivery.retry_initial_delay_ms / 1000
         cap = self._delivery.retry_max_delay_ms / 1000
-        base = min(initial * 2 ** (failed_attempts - 1), cap)
+        base = min(math.ldexp(initial, failed_attempts - 1), cap)
         jitter = base * self._delivery.retry_jitter * self._random.uniform(-1.0, 1.0)
         return max(initial, base + jitter)
 
-    async def _attempt(
-        self, record: DeliveryRecord, url: str, headers: dict[str, str], body: bytes
-    ) -> DeliveryResult:
+    async def _attempt(self, record: DeliveryRecord, outgoing: Outgoing) -> DeliveryResult:
         latency_ms = self._state.faults.webhook.latency_ms
         if latency_ms:
             await asyncio.sleep(latency_ms / 1000)
         if self._client is None:
             raise RuntimeError("the webhook client opens at start-up")
-        record.attempts += 1
         try:
-            response = await self._client.post(url, content=body, headers=headers)
+            async with self._slots:
+                record.attempts += 1
+                response = await self._client.post(
+                    outgoing.url, content=outgoing.body, headers=outgoing.headers
+                )
         except httpx.TransportError as error:
             # Timeouts and connection errors are retried, like any non-listed failure.
             record.status = None
