@@ -70,6 +70,6 @@ def configure_logging(service: str, *, level: str = "INFO", json_lines: bool = T
     root.setLevel(level.upper())
     # Chatty libraries stay at WARNING unless the service runs at DEBUG.
     if level.upper() != "DEBUG":
-        for noisy in ("aiokafka", "uvicorn.access", "httpx", "httpcore", "openai"):
+        for noisy in ("aiokafka", "uvicorn.access", "httpx", "httpx2", "httpcore", "openai"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
     structlog.contextvars.bind_contextvars(service=service)

@@ -1,0 +1,64 @@
+"""Composition root of the generator: its only place that wires dependencies."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+import structlog
+from fastapi import FastAPI
+
+from contracts import Topic
+from generator.handlers.reply_requested import reply_requested_consumer
+from generator.replies import PRODUCER, ReplyGenerator
+from generator.reply_model import build_reply_model
+from generator.settings import GeneratorSettings
+from messaging import MessagingRuntime, OutboxRelay, create_broker
+from service_runtime import ServiceHost, configure_logging, configure_tracing
+
+log = structlog.get_logger(__name__)
+
+
+def create_app(settings: GeneratorSettings, *, environ: Mapping[str, str] | None = None) -> FastAPI:
+    """Build the generator process.
+
+    `environ` is where `OPENAI_API_KEY`/`OPENAI_BASE_URL` are looked up as fallbacks for the
+    model settings (the process environment unless given).
+    """
+    configure_logging("generator", level=settings.runtime.log_level, json_lines=settings.runtime.log_json)
+    configure_tracing("mirage-generator")
+    host = ServiceHost("generator", GeneratorSettings)
+    endpoint = settings.model.endpoint(os.environ if environ is None else environ)
+    model = build_reply_model(endpoint)
+    generator = ReplyGenerator(settings, model)
+    broker = create_broker(settings.kafka, client_id="mirage-generator")
+    # A later `turn.requested` consumer joins this list with its own handler module.
+    consumers = [reply_requested_consumer(broker, settings, generator)]
+    messaging = MessagingRuntime(
+        broker=broker,
+        settings=settings.kafka,
+        consumers=consumers,
+        produces=(Topic.REPLY_GENERATED, Topic.SEND_REQUESTED),
+    )
+    messaging.register()
+
+    async def startup() -> None:
+        # Closed last: consumers finish their in-flight model calls before the client goes.
+        host.on_close(model.close)
+        pool = await host.open_pool(settings.postgres)
+        relay = OutboxRelay(pool=pool, broker=broker, settings=settings.kafka, producer=PRODUCER)
+        messaging.relay = relay
+        generator.bind(pool, relay)
+        await host.start_messaging(messaging)
+        if endpoint is None:
+            log.warning("no model key or base URL configured: the offline generator writes the replies")
+        else:
+            log.info(
+                "replies are written by the model",
+                model=endpoint.model,
+                base_url=endpoint.base_url or "https://api.openai.com/v1",
+            )
+
+    app = host.create_app(title="Mirage generator", startup=startup)
+    app.state.generator = generator
+    return app

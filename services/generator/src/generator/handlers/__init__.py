@@ -1,0 +1,1 @@
+"""The generator's Kafka consumers, one module per consumed topic."""

@@ -1,0 +1,221 @@
+"""The generator's SQL: it writes `replies` (and its outbox rows) and only reads the rest."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from database import Connection
+from generator.persona import Persona
+from generator.prompt import ContextMessage, Speaker
+
+
+@dataclass(frozen=True)
+class NewReply:
+    """A `replies` row about to be written."""
+
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    request_event_id: uuid.UUID
+    kind: str
+    conversation_id: uuid.UUID | None
+    instance_id: uuid.UUID
+    persona_id: uuid.UUID | None
+    text: str
+    parts: Sequence[str]
+    model: str
+    offline: bool
+    latency_ms: int
+    error: str | None
+    message_ids: Sequence[uuid.UUID]
+
+
+@dataclass(frozen=True)
+class ConsentKeywords:
+    """The first opt-in and opt-out keyword of a tenant, named in confirmations."""
+
+    opt_in: str | None
+    opt_out: str | None
+
+
+@dataclass(frozen=True)
+class ReplySetup:
+    """What a reply needs before its context: whether it exists already, and the persona."""
+
+    answered: bool
+    # None when the instance has no persona.
+    persona: Persona | None
+
+
+async def load_reply_setup(
+    conn: Connection, tenant_id: uuid.UUID, instance_id: uuid.UUID, request_event_id: uuid.UUID
+) -> ReplySetup:
+    """Whether the request already has a reply (a redelivery), and the instance's persona."""
+    row = await conn.fetchrow(
+        "SELECT EXISTS (SELECT 1 FROM replies WHERE request_event_id = $3) AS answered,"
+        " p.id, p.name, p.system_prompt, p.language, p.max_length, p.emoji, p.temperature, p.model"
+        " FROM (SELECT 1) AS one"
+        " LEFT JOIN instances i ON i.id = $1 AND i.tenant_id = $2"
+        " LEFT JOIN personas p ON p.id = i.persona_id AND p.tenant_id = i.tenant_id",
+        instance_id,
+        tenant_id,
+        request_event_id,
+    )
+    if row is None:  # `FROM (SELECT 1)` always yields one row
+        raise RuntimeError("the reply setup query returned no row")
+    if row["id"] is None:
+        return ReplySetup(answered=row["answered"], persona=None)
+    persona = Persona(
+        id=row["id"],
+        name=row["name"],
+        system_prompt=row["system_prompt"],
+        language=row["language"],
+        max_length=row["max_length"],
+        emoji=row["emoji"],
+        # `real` comes back as 0.699999988…; the model does not need that noise.
+        temperature=round(float(row["temperature"]), 3),
+        model=row["model"] or None,
+    )
+    return ReplySetup(answered=row["answered"], persona=persona)
+
+
+# One round trip for the whole context:
+# - the burst, and the conversation's latest messages up to the burst's newest one (what
+#   arrived after it gets its own reply); reactions and protocol messages are not conversation;
+# - the parts of Mirage's replies the person has (or will have) seen but whose `send.message`
+#   echo is not in `messages` yet. A part whose send failed or was refused never reached the
+#   person; a reply older than a full window is outside it. A pending part is placed after
+#   the echoes of the same reply's earlier parts, which arrive after the reply row was written.
+_CONTEXT_SQL = """
+WITH burst AS (
+    SELECT id, origin, direction, category, text, push_name, sent_at
+    FROM messages
+    WHERE conversation_id = $1 AND id = ANY($2::uuid[])
+), recent AS (
+    SELECT id, origin, direction, category, text, push_name, sent_at
+    FROM messages
+    WHERE conversation_id = $1
+      AND NOT (id = ANY($2::uuid[]))
+      AND revoked_at IS NULL
+      AND category NOT IN ('reaction', 'protocol', 'poll_update')
+      AND sent_at <= coalesce((SELECT max(sent_at) FROM burst), 'infinity')
+    ORDER BY sent_at DESC, received_at DESC
+    LIMIT $3
+), window_start AS (
+    SELECT CASE WHEN count(*) >= $3 THEN min(sent_at) END AS since FROM recent
+), echoed AS (
+    SELECT s.reply_id, s.part_index, echo.sent_at
+    FROM sends s
+    JOIN messages echo ON echo.instance_id = s.instance_id AND echo.provider_id = s.provider_message_id
+    WHERE s.conversation_id = $1 AND s.reply_id IS NOT NULL
+), undelivered AS (
+    SELECT reply_id, part_index FROM sends
+    WHERE conversation_id = $1 AND reply_id IS NOT NULL AND status IN ('failed', 'refused')
+), pending AS (
+    SELECT part.text, part.number, r.created_at,
+           greatest(r.created_at, (
+               SELECT max(e.sent_at) FROM echoed e
+               WHERE e.reply_id = r.id AND e.part_index < part.number - 1
+           )) AS at
+    FROM replies r
+    CROSS JOIN LATERAL unnest(r.parts) WITH ORDINALITY AS part(text, number)
+    WHERE r.conversation_id = $1
+      AND r.created_at >= coalesce((SELECT since FROM window_start), '-infinity')
+      AND NOT EXISTS (SELECT 1 FROM echoed e WHERE e.reply_id = r.id AND e.part_index = part.number - 1)
+      AND NOT EXISTS (SELECT 1 FROM undelivered u WHERE u.reply_id = r.id AND u.part_index = part.number - 1)
+    ORDER BY r.created_at DESC, part.number DESC
+    LIMIT $3
+)
+SELECT 'burst' AS source, id, origin, direction, category, text, push_name, sent_at AS at,
+       NULL::timestamptz AS created_at, NULL::bigint AS number
+FROM burst
+UNION ALL
+SELECT 'recent', id, origin, direction, category, text, push_name, sent_at, NULL, NULL FROM recent
+UNION ALL
+SELECT 'pending', NULL, 'mirage', 'outbound', 'text', text, NULL, at, created_at, number FROM pending
+"""
+
+
+def _speaker(origin: str, direction: str) -> Speaker:
+    # An operator's message and Mirage's own echoes both speak for the business.
+    if origin == "contact" or (origin == "unknown" and direction == "inbound"):
+        return "contact"
+    return "business"
+
+
+async def load_context(
+    conn: Connection, conversation_id: uuid.UUID, burst_ids: Sequence[uuid.UUID], limit: int
+) -> tuple[list[ContextMessage], list[ContextMessage]]:
+    """The stored messages (the burst and up to `limit` before it) and Mirage's pending parts."""
+    rows = await conn.fetch(_CONTEXT_SQL, conversation_id, list(burst_ids), limit)
+    stored = [
+        ContextMessage(
+            speaker=_speaker(row["origin"], row["direction"]),
+            text=row["text"],
+            at=row["at"],
+            category=row["category"],
+            in_burst=row["source"] == "burst",
+            push_name=row["push_name"],
+            message_id=row["id"],
+        )
+        for row in rows
+        if row["source"] != "pending"
+    ]
+    pending_rows = sorted(
+        (row for row in rows if row["source"] == "pending"),
+        key=lambda row: (row["created_at"], row["number"]),
+    )
+    pending = [
+        ContextMessage(speaker="business", text=row["text"], at=row["at"], pending=True)
+        for row in pending_rows
+    ]
+    return stored, pending
+
+
+async def load_burst_categories(
+    conn: Connection, conversation_id: uuid.UUID, burst_ids: Sequence[uuid.UUID]
+) -> list[str]:
+    """What kinds of message the burst held (audio, media…)."""
+    rows = await conn.fetch(
+        "SELECT category FROM messages WHERE conversation_id = $1 AND id = ANY($2::uuid[])",
+        conversation_id,
+        list(burst_ids),
+    )
+    return [row["category"] for row in rows]
+
+
+async def load_consent_keywords(conn: Connection, tenant_id: uuid.UUID) -> ConsentKeywords:
+    """The tenant's first opt-in and opt-out keywords (None when it has none)."""
+    row = await conn.fetchrow(
+        "SELECT opt_in_keywords[1] AS opt_in, opt_out_keywords[1] AS opt_out FROM tenants WHERE id = $1",
+        tenant_id,
+    )
+    if row is None:
+        return ConsentKeywords(opt_in=None, opt_out=None)
+    return ConsentKeywords(opt_in=row["opt_in"], opt_out=row["opt_out"])
+
+
+async def insert_reply(conn: Connection, reply: NewReply) -> bool:
+    """Write the reply; False when this request already has one (nothing written)."""
+    inserted = await conn.fetchval(
+        "INSERT INTO replies (id, tenant_id, request_event_id, kind, conversation_id, instance_id,"
+        " persona_id, text, parts, model, offline, latency_ms, error, message_ids)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+        " ON CONFLICT DO NOTHING RETURNING true",
+        reply.id,
+        reply.tenant_id,
+        reply.request_event_id,
+        reply.kind,
+        reply.conversation_id,
+        reply.instance_id,
+        reply.persona_id,
+        reply.text,
+        list(reply.parts),
+        reply.model,
+        reply.offline,
+        reply.latency_ms,
+        reply.error,
+        list(reply.message_ids),
+    )
+    return bool(inserted)

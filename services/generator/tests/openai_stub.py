@@ -1,0 +1,176 @@
+"""A tiny OpenAI-compatible chat-completions server for the generator's tests.
+
+Served by uvicorn on a free port inside the test's event loop, so the real `openai` SDK
+talks to it over a real socket. It records every request, its timing and how many were in
+flight at once, and can be told to be slow or to fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from testkit import wait_until
+
+
+@dataclass
+class StubCall:
+    """One chat-completion request the stub received."""
+
+    body: dict[str, Any]
+    headers: dict[str, str]
+    started: float
+    ended: float | None = None
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        """The request's chat messages."""
+        messages: list[dict[str, Any]] = self.body["messages"]
+        return messages
+
+    @property
+    def last_user_text(self) -> str:
+        """The content of the last user message."""
+        return str(next(m["content"] for m in reversed(self.messages) if m["role"] == "user"))
+
+
+def echo_reply(body: dict[str, Any]) -> str:
+    """A deterministic answer quoting the last user message."""
+    last = next(m["content"] for m in reversed(body["messages"]) if m["role"] == "user")
+    return f"Olá! Você disse: {last}"
+
+
+@dataclass
+class OpenAIStub:
+    """The stub's behaviour (change it between requests) and what it observed."""
+
+    latency_s: float = 0.0
+    # When set, requests are answered with this HTTP status instead of a completion.
+    fail_status: int | None = None
+    # How many requests fail before it answers normally again (None: all of them).
+    fail_times: int | None = None
+    reply: Callable[[dict[str, Any]], str] = echo_reply
+    calls: list[StubCall] = field(default_factory=list)
+    active: int = 0
+    peak: int = 0
+    port: int = 0
+    _ids: itertools.count[int] = field(default_factory=itertools.count)
+
+    @property
+    def base_url(self) -> str:
+        """What the SDK's `base_url` should be."""
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def _failing(self) -> bool:
+        if self.fail_status is None:
+            return False
+        if self.fail_times is None:
+            return True
+        if self.fail_times <= 0:
+            return False
+        self.fail_times -= 1
+        return True
+
+    def app(self) -> FastAPI:
+        """The ASGI app answering `POST /v1/chat/completions`."""
+        app = FastAPI()
+
+        @app.post("/v1/chat/completions")
+        async def completions(request: Request) -> JSONResponse:
+            body = await request.json()
+            call = StubCall(body=body, headers=dict(request.headers), started=time.monotonic())
+            self.calls.append(call)
+            self.active += 1
+            self.peak = max(self.peak, self.active)
+            try:
+                if self.latency_s:
+                    await asyncio.sleep(self.latency_s)
+                if self._failing():
+                    status = self.fail_status or 500
+                    return JSONResponse(
+                        {
+                            "error": {
+                                "message": f"stub failure {status}",
+                                "type": "server_error",
+                                "code": None,
+                            }
+                        },
+                        status_code=status,
+                    )
+                content = self.reply(body)
+                return JSONResponse(
+                    {
+                        "id": f"chatcmpl-stub{next(self._ids)}",
+                        "object": "chat.completion",
+                        "created": int(time.time()),
+                        "model": body.get("model", "stub-model"),
+                        "choices": [
+                            {
+                                "index": 0,
+                                "message": {"role": "assistant", "content": content, "refusal": None},
+                                "finish_reason": "stop",
+                                "logprobs": None,
+                            }
+                        ],
+                        "usage": {
+                            "prompt_tokens": 10,
+                            "completion_tokens": max(1, len(content) // 4),
+                            "total_tokens": 10 + max(1, len(content) // 4),
+                        },
+                    }
+                )
+            finally:
+                self.active -= 1
+                call.ended = time.monotonic()
+
+        return app
+
+
+class StubServer:
+    """Runs an `OpenAIStub` with uvicorn on a free local port."""
+
+    def __init__(self, stub: OpenAIStub) -> None:
+        self.stub = stub
+        self._socket = socket.socket()
+        self._socket.bind(("127.0.0.1", 0))
+        stub.port = self._socket.getsockname()[1]
+        self._server = uvicorn.Server(
+            uvicorn.Config(
+                stub.app(),
+                log_config=None,
+                access_log=False,
+                lifespan="off",
+                ws="none",
+                timeout_graceful_shutdown=1,
+                backlog=2048,
+            )
+        )
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Serve in the background until `stop`."""
+        self._task = asyncio.create_task(self._server.serve(sockets=[self._socket]))
+        task = self._task
+
+        def serving() -> bool:
+            if task.done():
+                task.result()  # a failed start-up raises here instead of timing out
+            return bool(self._server.started)
+
+        await wait_until(serving, timeout=10, message="the OpenAI stub to listen")
+
+    async def stop(self) -> None:
+        """Stop serving and release the port."""
+        self._server.should_exit = True
+        if self._task is not None:
+            await self._task
+        self._socket.close()
