@@ -24,6 +24,7 @@ from contracts._messages import (
     MessageSentData,
     ReplyGenerated,
     ReplyGeneratedData,
+    ReplyKind,
     SendText,
     SendTextData,
 )
@@ -88,6 +89,7 @@ __all__ = [
     "ReplyGenerated",
     "ReplyGeneratedData",
     "ReplyIntent",
+    "ReplyKind",
     "RequestOutreach",
     "RequestOutreachData",
     "RequestTurn",

@@ -67,6 +67,11 @@ class GenerateReply(Envelope):
     data: GenerateReplyData
 
 
+ReplyKind = Literal["reply", "fallback", "confirmation"]
+"""`reply` (written by the model or the offline generator), `fallback` (the model failed or the
+burst had no text) or `confirmation` (a fixed opt-out/opt-in confirmation)."""
+
+
 class ReplyGeneratedData(Payload):
     """A reply the generator produced and stored."""
 
@@ -79,6 +84,9 @@ class ReplyGeneratedData(Payload):
     persona_id: uuid.UUID | None = None
     offline: bool = False
     latency_ms: int = 0
+    kind: ReplyKind = "reply"
+    # The burst of inbound messages the reply answers (response-time analytics).
+    message_ids: tuple[uuid.UUID, ...] = ()
 
 
 class ReplyGenerated(Envelope):

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Literal
 
 import structlog
 
@@ -26,6 +25,7 @@ from contracts import (
     ReplyGenerated,
     ReplyGeneratedData,
     ReplyIntent,
+    ReplyKind,
     SendPurpose,
     SendText,
     SendTextData,
@@ -46,7 +46,6 @@ CONSUMER = "generator"
 PRODUCER = "generator"
 APP_ORIGIN = "bot"
 
-ReplyKind = Literal["reply", "fallback", "confirmation"]
 
 log = structlog.get_logger(__name__)
 
@@ -101,6 +100,8 @@ def reply_events(request: GenerateReply, draft: ReplyDraft, delays: list[int]) -
             persona_id=draft.persona_id,
             offline=draft.offline,
             latency_ms=draft.latency_ms,
+            kind=draft.kind,
+            message_ids=data.message_ids,
         ),
     )
     sends = [
