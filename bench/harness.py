@@ -103,19 +103,19 @@ async def wait_http(
     raise RuntimeError(f"{url} did not answer within {timeout_s:g}s")
 
 
-def loadgen() -> Path:
-    """Build (once) and return the Go load generator."""
-    binary = BUILD_DIR / "loadgen"
-    sources = BENCH_DIR / "loadgen" / "main.go"
+def go_tool(name: str) -> Path:
+    """Build (once) and return one of the Go tools under bench/ (`loadgen`, `modelstub`)."""
+    binary = BUILD_DIR / name
+    sources = BENCH_DIR / name / "main.go"
     if not binary.exists() or binary.stat().st_mtime < sources.stat().st_mtime:
         BUILD_DIR.mkdir(exist_ok=True)
-        subprocess.run(["go", "build", "-o", str(binary), "."], cwd=BENCH_DIR / "loadgen", check=True)
+        subprocess.run(["go", "build", "-o", str(binary), "."], cwd=BENCH_DIR / name, check=True)
     return binary
 
 
 def run_loadgen(**flags: Any) -> dict[str, Any]:
     """Run the load generator with `-flag value` pairs; its JSON summary."""
-    argv = [str(loadgen())]
+    argv = [str(go_tool("loadgen"))]
     for key, value in flags.items():
         argv += [f"-{key.replace('_', '-')}", str(value)]
     result = subprocess.run(argv, check=True, capture_output=True, text=True)

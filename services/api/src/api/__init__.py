@@ -1,1 +1,1 @@
-"""Mirage api service."""
+"""Mirage api service: the control plane."""

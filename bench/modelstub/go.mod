@@ -1,0 +1,3 @@
+module mirage/bench/modelstub
+
+go 1.22

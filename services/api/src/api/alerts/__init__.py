@@ -1,0 +1,1 @@
+"""Admin alerts: intake from Kafka, storage with cool-down aggregation, listing, delivery."""

@@ -1,0 +1,66 @@
+"""The `admin.alert` consumer (group `api-alerts`): store each occurrence, aggregated by key."""
+
+from __future__ import annotations
+
+import structlog
+
+from api.alerts import repository
+from api.alerts.repository import Occurrence
+from contracts import AdminAlert
+from database import Pool
+from messaging import Delivery, claim_event
+
+log = structlog.get_logger(__name__)
+
+CONSUMER = "api-alerts"
+
+
+class AlertIntake:
+    """Records admin alerts raised anywhere in Mirage."""
+
+    def __init__(self, pool: Pool) -> None:
+        self.pool = pool
+
+    async def on_admin_alert(self, event: AdminAlert, delivery: Delivery) -> None:
+        """Store one `admin.alert`, once, bumping the open row of its key when there is one."""
+        data = event.data
+        occurrence = Occurrence(
+            tenant_id=event.tenant_id,
+            alert_key=data.alert_key,
+            cause=data.cause.value,
+            severity=data.severity.value,
+            title=data.title,
+            detail=data.detail,
+            context={
+                **data.context,
+                **{
+                    name: str(value)
+                    for name, value in (
+                        ("contact_id", data.contact_id),
+                        ("send_id", data.send_id),
+                        ("campaign_id", data.campaign_id),
+                    )
+                    if value is not None
+                },
+            },
+            instance_id=data.instance_id,
+            conversation_id=data.conversation_id,
+            occurred_at=event.occurred_at,
+        )
+        async with self.pool.acquire() as conn, conn.transaction():
+            if not await claim_event(conn, CONSUMER, event.event_id):
+                return  # a redelivery: this occurrence is already counted
+            stored = await repository.record(conn, occurrence)
+        if stored is None:
+            log.warning(
+                "alert for an unknown tenant dropped", tenant_id=str(event.tenant_id), key=data.alert_key
+            )
+            return
+        alert, created = stored
+        log.info(
+            "admin alert recorded",
+            alert_id=str(alert.id),
+            alert_key=alert.alert_key,
+            occurrences=alert.occurrences,
+            new_row=created,
+        )

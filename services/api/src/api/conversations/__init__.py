@@ -1,0 +1,1 @@
+"""Conversations: what contacts and the bot said, the guard's decisions, operator controls."""

@@ -1,0 +1,1 @@
+"""The demo tenant of PRODUCT §10 (development mode only)."""

@@ -1,0 +1,1 @@
+"""`GET /health`: PostgreSQL, Redis, Kafka and Evolution API, each bounded in time."""

@@ -1,0 +1,1 @@
+"""Evolution instances: creation, QR, status, removal, persona."""

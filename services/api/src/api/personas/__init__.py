@@ -1,0 +1,1 @@
+"""Personas: the voice of an instance's replies."""

@@ -1,0 +1,1 @@
+"""Per-tenant, per-endpoint rate limits held in Redis."""
