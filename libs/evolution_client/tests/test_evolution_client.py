@@ -58,7 +58,9 @@ def evolution_error(status: int, message: Any) -> dict[str, Any]:
 
 @pytest.fixture
 async def client() -> AsyncIterator[EvolutionClient]:
-    async with EvolutionClient(SETTINGS) as evolution:
+    # respx intercepts httpx's own transport; production uses the aiohttp one, whose
+    # error mapping the real-socket tests below exercise.
+    async with EvolutionClient(SETTINGS, transport=httpx.AsyncHTTPTransport()) as evolution:
         yield evolution
 
 
@@ -475,6 +477,26 @@ async def test_a_real_connection_refusal_and_a_real_read_timeout() -> None:
     async with EvolutionClient(closed) as evolution:
         with pytest.raises(EvolutionUnreachableError):
             await evolution.send_text("loja", number="5511999990001", text="oi")
+
+
+async def test_a_connection_dropped_after_the_request_went_out_is_an_unknown_outcome() -> None:
+    """The server reads the whole request, then hangs up: it may have acted on it."""
+    received: list[bytes] = []
+
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        received.append(await reader.read(65536))
+        writer.close()
+
+    server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with EvolutionClient(EvolutionSettings(base_url=f"http://127.0.0.1:{port}")) as evolution:
+            with pytest.raises(EvolutionOutcomeUnknownError):
+                await evolution.send_text("loja", number="5511999990001", text="oi")
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert received, "the request reached the server"
 
 
 async def test_secrets_never_appear_in_errors_or_settings(

@@ -33,6 +33,7 @@ from evolution_client.models import (
     WebhookRecord,
 )
 from evolution_client.settings import EvolutionSettings
+from evolution_client.transport import PreciseAiohttpTransport
 
 __all__ = [
     "ConnectionState",
@@ -57,6 +58,7 @@ __all__ = [
     "MessageKey",
     "NumberNotOnWhatsAppError",
     "OperationResult",
+    "PreciseAiohttpTransport",
     "Presence",
     "PresenceResult",
     "QrCode",

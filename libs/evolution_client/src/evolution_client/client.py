@@ -44,6 +44,7 @@ from evolution_client.models import (
     _ConnectionStateEnvelope,
 )
 from evolution_client.settings import EvolutionSettings
+from evolution_client.transport import PreciseAiohttpTransport
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -95,7 +96,7 @@ def _retry_after(response: httpx.Response) -> float | None:
 
 
 class EvolutionClient:
-    """Calls Evolution API over one shared, pooled `httpx.AsyncClient`.
+    """Calls Evolution API over one shared, pooled `httpx.AsyncClient` (aiohttp transport).
 
     Every method raises an `EvolutionError` subclass on failure (see
     `evolution_client.errors`); nothing else escapes except cancellation.
@@ -113,8 +114,7 @@ class EvolutionClient:
         self._http = httpx.AsyncClient(
             base_url=settings.base_url.rstrip("/"),
             timeout=settings.timeout(),
-            limits=settings.limits(),
-            transport=transport,
+            transport=transport or PreciseAiohttpTransport(limits=settings.limits()),
             follow_redirects=False,
         )
 

@@ -117,15 +117,15 @@ async def recipient_facts(
     """The instance (this tenant's only) and whether the recipient opted out or is blacklisted.
 
     `opt_outs` (guard) and `blacklist` (api) are matched by contact and by the phone
-    digits in either Brazilian spelling, whatever punctuation their writers kept.
+    digits (both writers store digits only) in either Brazilian spelling.
     """
     record = await conn.fetchrow(
         "SELECT i.name, i.token, i.state, coalesce(i.sending_stopped, false) AS sending_stopped,"
         " EXISTS (SELECT 1 FROM opt_outs o WHERE o.tenant_id = $1 AND (o.contact_id = $3"
-        "   OR regexp_replace(coalesce(o.phone, ''), '\\D', '', 'g') = ANY($4::text[])"
+        "   OR o.phone = ANY($4::text[])"
         "   OR o.jid = $5)) AS opted_out,"
         " EXISTS (SELECT 1 FROM blacklist b WHERE b.tenant_id = $1"
-        "   AND regexp_replace(b.phone, '\\D', '', 'g') = ANY($4::text[])) AS blacklisted"
+        "   AND b.phone = ANY($4::text[])) AS blacklisted"
         " FROM (SELECT 1) AS one LEFT JOIN instances i ON i.id = $2 AND i.tenant_id = $1",
         tenant_id,
         instance_id,

@@ -29,9 +29,8 @@ class WebhookDeliverySettings(BaseModel):
     # Evolution's WEBHOOK_REQUEST_TIMEOUT_MS defaults to 30 s.
     timeout_s: float = Field(default=10.0, gt=0)
     non_retryable_statuses: frozenset[int] = frozenset({400, 401, 403, 404, 422})
-    # Deliveries in flight at once (and pooled connections). httpx slows down sharply
-    # when many requests contend for its pool, so the rest wait on a cheap semaphore.
-    max_concurrent: int = Field(default=16, ge=1)
+    # Deliveries in flight at once (and pooled connections); the rest wait on a cheap semaphore.
+    max_concurrent: int = Field(default=64, ge=1)
     user_agent: str = "axios/1.12.2"
 
 
