@@ -111,6 +111,9 @@ async def apply_trigger(
             )
             return Outcome(instance_id, decided, row["sending_stopped"], [])
         sending_stopped = _sending_stopped(row["sending_stopped"], trigger)
+        if not decided.path and qr is None and pairing is None and sending_stopped == row["sending_stopped"]:
+            # Acknowledged, nothing to change: no write at all (status polling stays read-only).
+            return Outcome(instance_id, decided, sending_stopped, [])
         qr_expires_at = None
         target = decided.target
         updated = await conn.fetchrow(
@@ -124,7 +127,10 @@ async def apply_trigger(
                 qr_base64 = CASE WHEN $6 THEN $8 WHEN $3 = 'connected' THEN NULL ELSE qr_base64 END,
                 pairing_code = CASE WHEN $6 THEN $9 WHEN $3 = 'connected' THEN NULL
                                     ELSE pairing_code END,
-                qr_expires_at = CASE WHEN $6 THEN now() + $10::interval
+                -- The same QR reported again (the API fetched it, then its webhook came) keeps
+                -- its clock; a new code, or a new QR after the instance left `open`, restarts it.
+                qr_expires_at = CASE WHEN $6 AND (qr_code IS DISTINCT FROM $7 OR state <> 'open')
+                                         THEN now() + $10::interval
                                      WHEN $3 = 'connected' THEN NULL ELSE qr_expires_at END,
                 owner_jid = COALESCE($11, owner_jid),
                 profile_name = COALESCE($12, profile_name),

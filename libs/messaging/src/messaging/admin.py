@@ -32,6 +32,10 @@ async def _open_admin(settings: KafkaSettings, client_id: str) -> AIOKafkaAdminC
         raise KafkaUnavailableError(
             f"Kafka at {settings.bootstrap_servers} is unreachable: {reason}"
         ) from error
+    except BaseException:
+        # Cancelled (a bounded health check gave up): never leak the half-open client.
+        await asyncio.shield(admin.close())
+        raise
     return admin
 
 
