@@ -41,14 +41,20 @@ class Service:
 
 def services(use_simulator: bool) -> list[Service]:
     """The processes to run, in start order."""
+    ingest_port = int(os.environ.get("MIRAGE_INGEST_RUNTIME__PORT", "8001"))
+    api_env = {
+        "MIRAGE_API_INGEST_PUBLIC_URL": os.environ.get(
+            "MIRAGE_API_INGEST_PUBLIC_URL", f"http://127.0.0.1:{ingest_port}"
+        )
+    }
     listed = [
-        Service("ingest", "ingest.main", int(os.environ.get("MIRAGE_INGEST_RUNTIME__PORT", "8001"))),
+        Service("ingest", "ingest.main", ingest_port),
         Service("guard", "guard.main", int(os.environ.get("MIRAGE_GUARD_RUNTIME__PORT", "8003"))),
         Service("generator", "generator.main", int(os.environ.get("MIRAGE_GENERATOR_RUNTIME__PORT", "8004"))),
         Service("sender", "sender.main", int(os.environ.get("MIRAGE_SENDER_RUNTIME__PORT", "8005"))),
         Service("outreach", "outreach.main", int(os.environ.get("MIRAGE_OUTREACH_RUNTIME__PORT", "8006"))),
         Service("scheduler", "scheduler.main", int(os.environ.get("MIRAGE_SCHEDULER_RUNTIME__PORT", "8007"))),
-        Service("api", "api.main", int(os.environ.get("MIRAGE_API_RUNTIME__PORT", "8000"))),
+        Service("api", "api.main", int(os.environ.get("MIRAGE_API_RUNTIME__PORT", "8000")), env=api_env),
     ]
     if use_simulator:
         listed.insert(
