@@ -1,9 +1,9 @@
 """Generator benchmark: replies per second from ONE generator process with a 500 ms model.
 
 The generator runs as its own process on the real Kafka and PostgreSQL, calling
-an OpenAI-compatible stub with 500 ms of latency through the real `openai` SDK. The benchmark puts N `reply.requested` commands (one per
-conversation) on Kafka and measures how long the generator takes to store all N
-replies.
+an OpenAI-compatible stub with 500 ms of latency through the real `openai` SDK.
+The benchmark puts N `reply.requested` commands (one per conversation) on Kafka
+and measures how long the generator takes to store all N replies.
 
 Same-run baseline: the same N completions requested straight through the
 `openai` SDK from one asyncio loop, all at once, against the same stub — what
@@ -45,7 +45,8 @@ async def _seed(
         )
         name = f"gen-{uuid.uuid4().hex[:8]}"
         instance = await conn.fetchval(
-            "INSERT INTO instances (tenant_id, name, webhook_secret, state) VALUES ($1, $2, 's', 'connected') RETURNING id",
+            "INSERT INTO instances (tenant_id, name, webhook_secret, state)"
+            " VALUES ($1, $2, 's', 'connected') RETURNING id",
             tenant,
             name,
         )
@@ -65,8 +66,8 @@ async def _seed(
                 contact,
             )
             message = await conn.fetchval(
-                "INSERT INTO messages (tenant_id, instance_id, conversation_id, contact_id, provider_id, direction,"
-                " origin, source_event, chat_jid, category, text, sent_at)"
+                "INSERT INTO messages (tenant_id, instance_id, conversation_id, contact_id, provider_id,"
+                " direction, origin, source_event, chat_jid, category, text, sent_at)"
                 " VALUES ($1, $2, $3, $4, $5, 'inbound', 'contact', 'messages.upsert', $6, 'text',"
                 " 'Vocês têm o modelo azul em estoque?', now()) RETURNING id",
                 tenant,
