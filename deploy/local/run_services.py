@@ -130,18 +130,25 @@ async def main() -> int:
     pumps: list[asyncio.Task[None]] = []
     exit_code = 0
     try:
-        for index, service in enumerate(services(use_simulator)):
-            service.process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                service.module,
-                env={**env, **service.env},
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT,
-            )
-            started.append(service)
-            pumps.append(asyncio.create_task(pump(service, COLOURS[index % len(COLOURS)])))
-            await wait_ready(service)
+        # The simulator and ingest first (the api's demo seeding needs both), then the rest at once.
+        listed = services(use_simulator)
+        stages = [
+            [s for s in listed if s.name in ("simulator", "ingest")],
+            [s for s in listed if s.name not in ("simulator", "ingest")],
+        ]
+        for stage in stages:
+            for service in stage:
+                service.process = await asyncio.create_subprocess_exec(
+                    sys.executable,
+                    "-m",
+                    service.module,
+                    env={**env, **service.env},
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=asyncio.subprocess.STDOUT,
+                )
+                started.append(service)
+                pumps.append(asyncio.create_task(pump(service, COLOURS[len(started) % len(COLOURS)])))
+            await asyncio.gather(*(wait_ready(service) for service in stage))
         print(  # noqa: T201
             "\nMirage is up: API http://127.0.0.1:8000  ingest http://127.0.0.1:8001"
             + ("  simulator http://127.0.0.1:8002" if use_simulator else "")
