@@ -108,7 +108,7 @@ async def main(duration_s: int = 10, concurrency: int = 48, rate: int = 1000, ro
                     auth="jwt",
                     secret=secret,
                     id_prefix=f"I{uuid.uuid4().hex[:6].upper()}",
-                    phones=2000,
+                    phones=200,
                     **flags,
                 )
 
@@ -119,7 +119,7 @@ async def main(duration_s: int = 10, concurrency: int = 48, rate: int = 1000, ro
                     auth="hmac",
                     secret=secret,
                     id_prefix=f"B{uuid.uuid4().hex[:6].upper()}",
-                    phones=2000,
+                    phones=200,
                     **flags,
                 )
 
@@ -134,6 +134,11 @@ async def main(duration_s: int = 10, concurrency: int = 48, rate: int = 1000, ro
                 errors += ours["errors"] + base["errors"]
             open_ingest = ingest_run(mode="open", rate=rate, concurrency=64, duration=f"{duration_s}s")
             open_base = baseline_run(mode="open", rate=rate, concurrency=64, duration=f"{duration_s}s")
+            # The same latency question at half of what ingest sustained in this run: what a
+            # webhook sees when the machine is busy but not saturated.
+            half = max(1, int(statistics.median(ingest_rps) / 2))
+            steady_ingest = ingest_run(mode="open", rate=half, concurrency=64, duration=f"{duration_s}s")
+            steady_base = baseline_run(mode="open", rate=half, concurrency=64, duration=f"{duration_s}s")
         template.unlink()
     ours_rps, base_rps = statistics.median(ingest_rps), statistics.median(baseline_rps)
     ratio = ours_rps / base_rps if base_rps else float("nan")
@@ -160,6 +165,21 @@ async def main(duration_s: int = 10, concurrency: int = 48, rate: int = 1000, ro
             goal_p99_ms=50,
             errors=open_ingest["errors"],
             **{"pass": open_ingest["p99_ms"] <= 50 and open_ingest["errors"] == 0},
+        ),
+        bench_line(
+            "ingest_latency_half_capacity",
+            rate=half,
+            achieved_rps=steady_ingest["rps"],
+            p50_ms=steady_ingest["p50_ms"],
+            p99_ms=steady_ingest["p99_ms"],
+            baseline_p50_ms=steady_base["p50_ms"],
+            baseline_p99_ms=steady_base["p99_ms"],
+            ratio_p99=steady_ingest["p99_ms"] / steady_base["p99_ms"]
+            if steady_base["p99_ms"]
+            else float("nan"),
+            goal_p99_ms=50,
+            errors=steady_ingest["errors"],
+            **{"pass": steady_ingest["p99_ms"] <= 50 and steady_ingest["errors"] == 0},
         ),
     ]
 

@@ -24,6 +24,7 @@ import httpx
 import jwt
 
 from bench.harness import LOG_DIR, bench_line, fresh_database, infrastructure
+from evolution_client import PreciseAiohttpTransport
 from testkit import wait_until
 from testkit.stack import MirageStack
 
@@ -103,8 +104,11 @@ async def main(rate: int = RATE, duration_s: int = DURATION_S) -> list[str]:
             total = rate * duration_s
             phones = [f"55117{i:08d}" for i in range(WARMUP + total)]
             async with (
+                # aiohttp's pool: httpx's own cannot drive 200 requests/s from one Python process here.
                 httpx.AsyncClient(
-                    base_url=stack.ingest_url, timeout=30, limits=httpx.Limits(max_connections=200)
+                    base_url=stack.ingest_url,
+                    timeout=30,
+                    transport=PreciseAiohttpTransport(limits=httpx.Limits(max_connections=200)),
                 ) as ingest,
                 httpx.AsyncClient(base_url=stack.simulator_url, timeout=30) as sim,
             ):

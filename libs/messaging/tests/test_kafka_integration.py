@@ -52,10 +52,8 @@ async def test_round_trip_event_is_consumed_persisted_and_marked_in_redis(
         await redis.set(redis_settings.key(f"seen:{event.event_id}"), event.data.text or "")
 
     event = message_received(uuid.uuid4(), text="olá")
-    async with running_consumer(kafka_settings, handle) as runtime:
-        relay = OutboxRelay(
-            pool=db_pool, broker=runtime.broker, settings=kafka_settings, producer="round-trip-test"
-        )
+    async with running_consumer(kafka_settings, handle):
+        relay = OutboxRelay(pool=db_pool, settings=kafka_settings, producer="round-trip-test")
         await relay.start()
         try:
             async with db_pool.acquire() as conn, conn.transaction():
@@ -197,10 +195,9 @@ async def test_the_outbox_sweep_publishes_rows_a_crashed_process_left_behind(
     async def handle(event: MessageReceived, _: Delivery) -> None:
         received.append(event.data.text or "")
 
-    async with running_consumer(kafka_settings, handle, consumer="sweep-test") as runtime:
+    async with running_consumer(kafka_settings, handle, consumer="sweep-test"):
         relay = OutboxRelay(
             pool=db_pool,
-            broker=runtime.broker,
             settings=kafka_settings,
             producer="sweep-test",
             sweep_interval_s=0.1,

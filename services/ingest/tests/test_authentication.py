@@ -8,7 +8,7 @@ import time
 
 import jwt
 
-from ingest.authentication import AuthMode, AuthResult, authenticate
+from ingest.authentication import AuthMode, AuthResult, JwtVerifier, authenticate
 
 SECRET = "s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t!"
 BODY = b'{"event":"messages.upsert"}'
@@ -23,7 +23,7 @@ def _check(
         headers,
         BODY,
         secret_header="X-Mirage-Webhook-Secret",
-        jwt_leeway_s=0,
+        jwt_verifier=JwtVerifier(leeway_s=0),
         allow_unauthenticated=allow,
     )
 
@@ -76,3 +76,15 @@ def test_hmac_of_the_raw_body() -> None:
 def test_unauthenticated_mode_only_when_enabled() -> None:
     assert _check(AuthMode.NONE, {}) is AuthResult.DISABLED
     assert _check(AuthMode.NONE, {}, allow=True) is AuthResult.OK
+
+
+def test_a_verified_token_is_remembered_until_it_expires_and_never_for_another_secret() -> None:
+    verifier = JwtVerifier(leeway_s=0)
+    token = _evolution_jwt()
+    assert verifier.verify(f"Bearer {token}", SECRET) is AuthResult.OK
+    assert verifier.verify(f"Bearer {token}", SECRET) is AuthResult.OK
+    assert verifier.verify(f"Bearer {token}", "another-secret-another-secret-12345") is AuthResult.INVALID
+    short = jwt.encode({"iat": int(time.time()) - 10, "exp": int(time.time()) + 1}, SECRET, "HS256")
+    assert verifier.verify(f"Bearer {short}", SECRET) is AuthResult.OK
+    verifier._verified[(SECRET, short)] = time.time() - 1  # the clock moved past its expiry
+    assert verifier.verify(f"Bearer {short}", SECRET) is AuthResult.EXPIRED

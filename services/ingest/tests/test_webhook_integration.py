@@ -395,8 +395,8 @@ async def test_webhooks_are_acknowledged_while_kafka_is_down_and_published_later
     app = create_app(settings)
     document = {"event": "messages.upsert", "instance": name, "data": upsert(text="kafka caiu")}
     async with app.router.lifespan_context(app):
-        # Kafka "goes down": the producer is gone, every publish fails.
-        await app.state.broker.stop()
+        # Kafka "goes down": the outbox relay's producer is gone, every publish fails.
+        await app.state.started.relay.kafka.stop()
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://ingest"
         ) as client:

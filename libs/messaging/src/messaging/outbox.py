@@ -10,6 +10,11 @@ once (the fast path) and deletes them. Rows the fast path could not publish
 (Kafka down, process killed) are picked up by the relay's sweep, in any replica,
 with `FOR UPDATE SKIP LOCKED`. Publication is at-least-once; consumers are
 idempotent by event id.
+
+The relay publishes through its own idempotent `acks=all` aiokafka producer
+rather than through the FastStream broker: the trace context was captured in
+the staged headers when the event was staged, so consumers continue the
+producer's trace, and a relay publish costs a fraction of a broker publish.
 """
 
 from __future__ import annotations
@@ -21,13 +26,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import structlog
-from faststream.kafka import KafkaBroker
-from opentelemetry import context as otel_context
+from aiokafka import AIOKafkaProducer
 
 from contracts import Envelope, partition_key, topic_of
 from database import Connection, Pool
 from messaging.settings import KafkaSettings
-from messaging.trace_headers import context_from_headers, current_trace_headers
+from messaging.trace_headers import current_trace_headers
 
 log = structlog.get_logger(__name__)
 
@@ -126,7 +130,6 @@ class OutboxRelay:
         self,
         *,
         pool: Pool,
-        broker: KafkaBroker,
         settings: KafkaSettings,
         producer: str,
         sweep_interval_s: float = 1.0,
@@ -134,12 +137,19 @@ class OutboxRelay:
         batch_size: int = 500,
     ) -> None:
         self.pool = pool
-        self.broker = broker
         self.settings = settings
         self.producer = producer
         self.sweep_interval_s = sweep_interval_s
         self.sweep_after_s = sweep_after_s
         self.batch_size = batch_size
+        self.kafka = AIOKafkaProducer(
+            bootstrap_servers=settings.bootstrap_servers,
+            client_id=f"mirage-{producer}-outbox",
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=settings.linger_ms,
+            request_timeout_ms=settings.request_timeout_ms,
+        )
         self._pending: list[StagedEvent] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -154,7 +164,8 @@ class OutboxRelay:
         self._wake.set()
 
     async def start(self) -> None:
-        """Start the relay loop."""
+        """Connect the producer and start the relay loop."""
+        await self.kafka.start()
         self._stopping = False
         self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self.producer}")
 
@@ -170,6 +181,7 @@ class OutboxRelay:
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._task
             self._task = None
+        await self.kafka.stop()
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -248,22 +260,16 @@ class OutboxRelay:
             lanes.setdefault(item.key, []).append(item)
 
         async def lane(items: list[StagedEvent]) -> list[asyncio.Future[object]]:
-            futures: list[asyncio.Future[object]] = []
-            for item in items:
-                token = otel_context.attach(context_from_headers(item.headers))
-                try:
-                    futures.append(
-                        await self.broker.publish(
-                            item.payload,
-                            topic=self.settings.topic(item.topic),
-                            key=item.key,
-                            headers=item.headers,
-                            no_confirm=True,
-                        )
-                    )
-                finally:
-                    otel_context.detach(token)
-            return futures
+            # `send` returns once the record is queued in order; its future resolves on the ack.
+            return [
+                await self.kafka.send(
+                    self.settings.topic(item.topic),
+                    item.payload,
+                    key=item.key,
+                    headers=[(name, value.encode()) for name, value in item.headers.items()],
+                )
+                for item in items
+            ]
 
         enqueued = await asyncio.gather(*(lane(items) for items in lanes.values()))
         await asyncio.gather(*(future for futures in enqueued for future in futures))

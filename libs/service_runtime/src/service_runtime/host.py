@@ -18,6 +18,7 @@ from redis_client import RedisSettings, RedisUnavailableError, create_redis
 from service_runtime.probes import Probes, probe_router
 from service_runtime.settings import MirageSettings
 from service_runtime.startup import StartupError
+from service_runtime.tracing import tracing_enabled
 
 
 class ServiceHost:
@@ -135,5 +136,7 @@ class ServiceHost:
         )
         app.state.host = self
         app.include_router(probe_router(self.probes))
-        FastAPIInstrumentor.instrument_app(app, excluded_urls="livez,readyz")
+        if tracing_enabled():
+            # With OTEL_SDK_DISABLED=true there is nothing to record: skip the middleware's cost.
+            FastAPIInstrumentor.instrument_app(app, excluded_urls="livez,readyz")
         return app

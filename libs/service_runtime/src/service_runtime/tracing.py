@@ -40,3 +40,8 @@ def configure_tracing(default_service_name: str) -> TracerProvider | None:
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(provider)
     return provider
+
+
+def tracing_enabled() -> bool:
+    """True once `configure_tracing` installed an SDK tracer provider in this process."""
+    return isinstance(trace.get_tracer_provider(), TracerProvider)

@@ -119,7 +119,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
         )
         evolution = EvolutionClient(settings.evolution)
         host.on_close(evolution.aclose)
-        relay = OutboxRelay(pool=pool, broker=broker, settings=settings.kafka, producer=PRODUCER)
+        relay = OutboxRelay(pool=pool, settings=settings.kafka, producer=PRODUCER)
         context.instances = InstanceService(
             pool=pool, evolution=evolution, outbox=outbox, relay=relay, settings=settings
         )

@@ -46,7 +46,7 @@ def create_app(settings: GeneratorSettings, *, environ: Mapping[str, str] | None
         # Closed last: consumers finish their in-flight model calls before the client goes.
         host.on_close(model.close)
         pool = await host.open_pool(settings.postgres)
-        relay = OutboxRelay(pool=pool, broker=broker, settings=settings.kafka, producer=PRODUCER)
+        relay = OutboxRelay(pool=pool, settings=settings.kafka, producer=PRODUCER)
         messaging.relay = relay
         generator.bind(pool, relay)
         await host.start_messaging(messaging)

@@ -51,7 +51,7 @@ def create_app(settings: GuardSettings) -> FastAPI:
             max_wait_ms=policy.debounce_max_wait_ms,
             lease_ms=policy.claim_lease_ms,
         )
-        relay = OutboxRelay(pool=pool, broker=broker, settings=settings.kafka, producer=PRODUCER)
+        relay = OutboxRelay(pool=pool, settings=settings.kafka, producer=PRODUCER)
         messaging.relay = relay
         guard = Guard(
             pool=pool,

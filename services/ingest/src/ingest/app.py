@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI
 
 from contracts import Topic
 from ingest.directory import InstanceDirectory
 from ingest.intake import WebhookIntake
 from ingest.repository import PRODUCER
-from ingest.routes import webhook_router
+from ingest.routes import OPENAPI_COMPONENTS, openapi_paths, webhook_routes
 from ingest.settings import IngestSettings
 from messaging import MessagingRuntime, Outbox, OutboxRelay, create_broker
 from service_runtime import ServiceHost, configure_logging, configure_tracing
@@ -18,6 +20,7 @@ class _Late:
     """Holds what only exists once start-up ran (the pool and what needs it)."""
 
     intake: WebhookIntake
+    relay: OutboxRelay
 
 
 def create_app(settings: IngestSettings) -> FastAPI:
@@ -31,7 +34,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
 
     async def startup() -> None:
         pool = await host.open_pool(settings.postgres)
-        relay = OutboxRelay(pool=pool, broker=broker, settings=settings.kafka, producer=PRODUCER)
+        relay = OutboxRelay(pool=pool, settings=settings.kafka, producer=PRODUCER)
         messaging = MessagingRuntime(
             broker=broker,
             settings=settings.kafka,
@@ -39,6 +42,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
             produces=[Topic.MESSAGE_RECEIVED, Topic.INSTANCE_STATUS_CHANGED],
         )
         await host.start_messaging(messaging)
+        late.relay = relay
         late.intake = WebhookIntake(
             pool=pool,
             directory=InstanceDirectory(pool, settings.webhook.instance_cache_ttl_s),
@@ -52,7 +56,25 @@ def create_app(settings: IngestSettings) -> FastAPI:
         description="Receives Evolution API webhooks, stores them and publishes `message.received`.",
         startup=startup,
     )
-    app.include_router(webhook_router(lambda: late.intake, settings.webhook.max_body_bytes))
-    # The producer, for operational tooling and tests that take Kafka away.
-    app.state.broker = broker
+    app.router.routes.extend(webhook_routes(lambda: late.intake, settings.webhook.max_body_bytes))
+    _document_webhooks(app)
+    # What start-up built, for operational tooling and tests that take Kafka away.
+    app.state.started = late
     return app
+
+
+def _document_webhooks(app: FastAPI) -> None:
+    """Add the plain webhook routes to the generated OpenAPI document."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            schema.setdefault("paths", {}).update(openapi_paths())
+            components = schema.setdefault("components", {})
+            for section, entries in OPENAPI_COMPONENTS.items():
+                components.setdefault(section, {}).update(entries)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

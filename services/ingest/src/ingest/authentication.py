@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import time
 from collections.abc import Mapping
 from enum import StrEnum
 
@@ -47,6 +48,50 @@ class AuthMode(StrEnum):
 HMAC_HEADER = "x-hub-signature-256"
 
 
+class JwtVerifier:
+    """Verifies Evolution's webhook JWTs; a token already verified is trusted until it expires.
+
+    Evolution signs a token per call with a one-second `iat`, so a busy instance sends
+    the same token many times a second: checking its signature once saves the HMAC and
+    JSON work for the rest. The cache is keyed by secret and token, bounded, and an
+    entry is only ever a token whose signature and expiry were checked.
+    """
+
+    def __init__(self, leeway_s: float, max_entries: int = 10_000) -> None:
+        self.leeway_s = leeway_s
+        self.max_entries = max_entries
+        self._verified: dict[tuple[str, str], float] = {}
+
+    def verify(self, authorization: str, secret: str) -> AuthResult:
+        """Check `Authorization: Bearer <JWT>` against the instance's secret."""
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            return AuthResult.MISSING
+        key = (secret, token)
+        expires = self._verified.get(key)
+        if expires is not None:
+            if time.time() <= expires + self.leeway_s:
+                return AuthResult.OK
+            del self._verified[key]
+            return AuthResult.EXPIRED
+        try:
+            claims = jwt.decode(
+                token,
+                secret,
+                algorithms=["HS256"],
+                options={"require": ["exp", "iat"]},
+                leeway=self.leeway_s,
+            )
+        except jwt.ExpiredSignatureError:
+            return AuthResult.EXPIRED
+        except jwt.PyJWTError:
+            return AuthResult.INVALID
+        if len(self._verified) >= self.max_entries:
+            self._verified.clear()
+        self._verified[key] = float(claims["exp"])
+        return AuthResult.OK
+
+
 def authenticate(
     mode: AuthMode,
     secret: str,
@@ -54,13 +99,13 @@ def authenticate(
     body: bytes,
     *,
     secret_header: str,
-    jwt_leeway_s: float,
+    jwt_verifier: JwtVerifier,
     allow_unauthenticated: bool,
 ) -> AuthResult:
     """Check one call's credentials against the instance's secret."""
     match mode:
         case AuthMode.JWT:
-            return _check_jwt(headers.get("authorization", ""), secret, jwt_leeway_s)
+            return jwt_verifier.verify(headers.get("authorization", ""), secret)
         case AuthMode.HEADER:
             given = headers.get(secret_header.lower())
             if not given:
@@ -78,22 +123,3 @@ def authenticate(
 
 def _same(given: str, expected: str) -> bool:
     return hmac.compare_digest(given.encode(), expected.encode())
-
-
-def _check_jwt(authorization: str, secret: str, leeway_s: float) -> AuthResult:
-    scheme, _, token = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        return AuthResult.MISSING
-    try:
-        jwt.decode(
-            token,
-            secret,
-            algorithms=["HS256"],
-            options={"require": ["exp", "iat"]},
-            leeway=leeway_s,
-        )
-    except jwt.ExpiredSignatureError:
-        return AuthResult.EXPIRED
-    except jwt.PyJWTError:
-        return AuthResult.INVALID
-    return AuthResult.OK

@@ -26,7 +26,7 @@ from pydantic import ValidationError
 from contracts import ChatKind, MessageCategory, MessageReceived, MessageReceivedData
 from database import Connection, Pool
 from ingest import repository
-from ingest.authentication import AuthResult, authenticate
+from ingest.authentication import AuthResult, JwtVerifier, authenticate
 from ingest.directory import InstanceDirectory, KnownInstance
 from ingest.evolution_payloads import (
     DELIVERY_ORDER,
@@ -120,6 +120,7 @@ class WebhookIntake:
         self.outbox = outbox
         self.relay = relay
         self.settings = settings
+        self._jwt = JwtVerifier(settings.jwt_leeway_s)
         # (instance, jid, lid) → (contact, conversation), for chats already stored.
         self._chats: dict[tuple[uuid.UUID, str | None, str | None], tuple[uuid.UUID, uuid.UUID]] = {}
 
@@ -184,7 +185,7 @@ class WebhookIntake:
             headers,
             body,
             secret_header=self.settings.secret_header,
-            jwt_leeway_s=self.settings.jwt_leeway_s,
+            jwt_verifier=self._jwt,
             allow_unauthenticated=self.settings.allow_unauthenticated,
         )
         if auth is not AuthResult.OK:

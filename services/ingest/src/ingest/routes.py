@@ -7,8 +7,9 @@ from typing import Any
 
 import orjson
 import structlog
-from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from ingest.intake import Reply, WebhookIntake
 from messaging import is_infrastructure_error
@@ -26,12 +27,21 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def webhook_router(intake_of: Callable[[], WebhookIntake], max_body_bytes: int) -> APIRouter:
-    """The webhook routes; `intake_of` returns the intake built at start-up."""
-    router = APIRouter(tags=["webhooks"])
+WEBHOOK_PATH = "/webhook/evolution"
+WEBHOOK_BY_EVENT_PATH = "/webhook/evolution/{event_kebab}"
 
-    async def handle(request: Request, path_event: str | None) -> Response:
+
+def webhook_routes(intake_of: Callable[[], WebhookIntake], max_body_bytes: int) -> list[Route]:
+    """The webhook routes; `intake_of` returns the intake built at start-up.
+
+    Plain Starlette routes: the hot path skips FastAPI's dependency resolution and
+    response handling, which cost more than the webhook's own work at high rates.
+    Their OpenAPI description is `openapi_paths()`.
+    """
+
+    async def handle(request: Request) -> Response:
         intake = intake_of()
+        path_event = request.path_params.get("event_kebab")
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > max_body_bytes:
             return _json(await intake.too_large(request.url.path, int(declared)))
@@ -56,27 +66,93 @@ def webhook_router(intake_of: Callable[[], WebhookIntake], max_body_bytes: int) 
             return _json(Reply(503, {"error": "unavailable", "detail": "try again later"}))
         return _json(reply)
 
-    @router.post(
-        "/webhook/evolution",
-        summary="Receive an Evolution API webhook",
-        responses=_RESPONSES,
-        openapi_extra={"requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}}},
-    )
-    async def evolution_webhook(request: Request) -> Response:
-        """Evolution's envelope `{event, instance, data, …}`, authenticated per instance."""
-        return await handle(request, None)
+    return [
+        Route(WEBHOOK_PATH, handle, methods=["POST"], name="evolution_webhook"),
+        Route(WEBHOOK_BY_EVENT_PATH, handle, methods=["POST"], name="evolution_webhook_by_event"),
+    ]
 
-    @router.post(
-        "/webhook/evolution/{event_kebab}",
-        summary="Receive an Evolution API webhook sent with 'webhook by events'",
-        responses=_RESPONSES,
-        openapi_extra={"requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}}},
-    )
-    async def evolution_webhook_by_event(event_kebab: str, request: Request) -> Response:
-        """Same as `/webhook/evolution`, with the event name as a kebab-case suffix."""
-        return await handle(request, event_kebab)
 
-    return router
+def openapi_paths() -> dict[str, Any]:
+    """The OpenAPI description of the webhook routes."""
+    responses = {
+        str(status): {
+            "description": text,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/WebhookReply"}}},
+        }
+        for status, text in _RESPONSES.items()
+    }
+    body = {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/WebhookEnvelope"}}},
+    }
+    operation = {
+        "tags": ["webhooks"],
+        "requestBody": body,
+        "responses": responses,
+        "security": [{"EvolutionJWT": []}, {"WebhookSecretHeader": []}, {"HubSignature": []}],
+    }
+    return {
+        WEBHOOK_PATH: {
+            "post": {
+                **operation,
+                "summary": "Receive an Evolution API webhook",
+                "description": (
+                    "Evolution's envelope `{event, instance, data, …}`, authenticated per instance."
+                ),
+                "operationId": "evolution_webhook",
+            }
+        },
+        WEBHOOK_BY_EVENT_PATH: {
+            "post": {
+                **operation,
+                "summary": "Receive an Evolution API webhook sent with 'webhook by events'",
+                "description": "Same as `/webhook/evolution`, with the event name as a kebab-case suffix.",
+                "operationId": "evolution_webhook_by_event",
+                "parameters": [
+                    {"name": "event_kebab", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+            }
+        },
+    }
+
+
+OPENAPI_COMPONENTS: dict[str, Any] = {
+    "schemas": {
+        "WebhookEnvelope": {
+            "type": "object",
+            "required": ["event", "instance"],
+            "properties": {
+                "event": {"type": "string", "example": "messages.upsert"},
+                "instance": {"type": "string", "example": "loja-centro"},
+                "data": {},
+                "destination": {"type": "string"},
+                "date_time": {"type": "string"},
+                "sender": {"type": "string"},
+                "server_url": {"type": "string"},
+                "apikey": {"type": ["string", "null"]},
+            },
+        },
+        "WebhookReply": {
+            "type": "object",
+            "properties": {
+                "status": {"type": "string", "enum": ["accepted", "duplicate", "ignored", "no_change"]},
+                "message_id": {"type": ["string", "null"]},
+                "raw_event_id": {"type": "integer"},
+                "error": {"type": "string"},
+                "detail": {"type": "string"},
+            },
+        },
+    },
+    "securitySchemes": {
+        "EvolutionJWT": {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "JWT (HS256, Evolution jwt_key)",
+        },
+        "WebhookSecretHeader": {"type": "apiKey", "in": "header", "name": "X-Mirage-Webhook-Secret"},
+        "HubSignature": {"type": "apiKey", "in": "header", "name": "X-Hub-Signature-256"},
+    },
+}
 
 
 def _json(reply: Reply) -> Response:

@@ -61,7 +61,7 @@ def create_app(settings: SenderSettings) -> FastAPI:
         evolution = EvolutionClient(settings.evolution)
         # Registered before messaging: closed after the consumer finished its batches.
         host.on_close(evolution.aclose)
-        relay = OutboxRelay(pool=pool, broker=broker, settings=settings.kafka, producer=PRODUCER)
+        relay = OutboxRelay(pool=pool, settings=settings.kafka, producer=PRODUCER)
         messaging.relay = relay
         handler.bind(SendService(pool=pool, evolution=evolution, relay=relay, settings=settings))
         await host.start_messaging(messaging)

@@ -167,12 +167,14 @@ def upgrade() -> None:
     COMMENT ON TABLE raw_events IS 'writer: ingest';
 
     -- ingest: every WhatsApp message seen through webhooks (inbound, operator typed, Mirage echoes).
+    -- Hot table: only the conversation is a foreign key (it cascades from its tenant,
+    -- instance and contact); more would cost a lookup per inserted message.
     CREATE TABLE messages (
         id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-        tenant_id uuid NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
-        instance_id uuid NOT NULL REFERENCES instances(id) ON DELETE CASCADE,
+        tenant_id uuid NOT NULL,
+        instance_id uuid NOT NULL,
         conversation_id uuid NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
-        contact_id uuid NOT NULL REFERENCES contacts(id) ON DELETE CASCADE,
+        contact_id uuid NOT NULL,
         provider_id text NOT NULL,
         direction text NOT NULL CHECK (direction IN ('inbound','outbound')),
         origin text NOT NULL CHECK (origin IN ('contact','operator','mirage','unknown')),
@@ -274,9 +276,10 @@ def upgrade() -> None:
     COMMENT ON TABLE blacklist IS 'writer: api';
 
     -- generator: replies and warm-up turns it wrote, one per request.
+    -- Hot table: no foreign keys (a lookup per reply).
     CREATE TABLE replies (
         id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-        tenant_id uuid NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+        tenant_id uuid NOT NULL,
         request_event_id uuid NOT NULL UNIQUE,
         kind text NOT NULL CHECK (kind IN ('reply','warmup_turn','fallback')),
         conversation_id uuid,
@@ -293,9 +296,10 @@ def upgrade() -> None:
     COMMENT ON TABLE replies IS 'writer: generator';
 
     -- sender: one row per send id; the own-id registry is provider_message_id.
+    -- Hot table: no foreign keys (each would cost a lookup per send).
     CREATE TABLE sends (
         send_id uuid PRIMARY KEY,
-        tenant_id uuid NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+        tenant_id uuid NOT NULL,
         instance_id uuid NOT NULL,
         instance_name text NOT NULL,
         conversation_id uuid,
