@@ -57,7 +57,7 @@ test-unit: bootstrap ## Only the tests that need no infrastructure
 
 .PHONY: bench
 bench: bootstrap up ## Run the benchmarks (prints BENCH lines; see docs/benchmarks.md)
-	@$(UV) run python bench/run.py
+	@$(UV) run python -m bench.run
 
 .PHONY: format
 format: bootstrap ## Format the code

@@ -79,7 +79,15 @@ async def _send_at_rate(
     return sent_at, acks
 
 
-async def main(rate: int = RATE, duration_s: int = DURATION_S) -> list[str]:
+UNSATURATED_RATE = 20
+
+
+async def unsaturated() -> list[str]:
+    """The same measurement at a rate this machine sustains (see docs/benchmarks.md)."""
+    return await main(rate=UNSATURATED_RATE, duration_s=15, name="pipeline_latency_unsaturated")
+
+
+async def main(rate: int = RATE, duration_s: int = DURATION_S, name: str = "pipeline_latency") -> list[str]:
     """Run the pipeline benchmark and return its BENCH line."""
     with infrastructure() as infra:
         dsn = await fresh_database(infra, "pipeline")
@@ -135,7 +143,7 @@ async def main(rate: int = RATE, duration_s: int = DURATION_S) -> list[str]:
     base_p50, base_p99 = _percentile(acks, 0.5), _percentile(acks, 0.99)
     return [
         bench_line(
-            "pipeline_latency",
+            name,
             rate=rate,
             messages=len(latencies),
             p50_ms=p50,

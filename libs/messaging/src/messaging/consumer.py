@@ -24,10 +24,11 @@ import random
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any, Generic, TypeVar
 
 import structlog
-from aiokafka import ConsumerRecord
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from aiokafka.errors import KafkaError
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.kafka.message import KafkaMessage as KafkaStreamMessage
@@ -159,6 +160,17 @@ class KeyedConsumer(Generic[EventT]):
             title=f"{self.consumer}:{self.topic}",
             description=f"Consumer group `{self.consumer}` on `{self.topic}`.",
         )
+
+        async def fetch(consumer: AIOKafkaConsumer) -> tuple[ConsumerRecord[bytes, bytes], ...]:
+            # FastStream's batch fetch sleeps another `batch_timeout_ms` after an empty poll:
+            # up to that much latency on every hop of a quiet pipeline. aiokafka's `getmany`
+            # already waits for records and returns the moment some arrive.
+            batches = await consumer.getmany(
+                timeout_ms=self.settings.batch_timeout_ms, max_records=self.settings.max_batch
+            )
+            return tuple(chain.from_iterable(batches.values()))
+
+        subscriber.get_msg = fetch  # type: ignore[method-assign]
 
         async def on_batch(
             body: Any,

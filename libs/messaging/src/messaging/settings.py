@@ -20,7 +20,8 @@ class KafkaSettings(BaseModel):
     replication_factor: int = Field(default=1, ge=1)
     # Consumer shape: a fetched batch is processed concurrently across keys.
     max_batch: int = Field(default=256, ge=1)
-    batch_timeout_ms: int = Field(default=100, ge=1)
+    # How long one poll waits for records; it returns as soon as any arrive.
+    batch_timeout_ms: int = Field(default=200, ge=1)
     session_timeout_ms: int = Field(default=10_000, ge=6_000)
     heartbeat_interval_ms: int = Field(default=3_000, ge=100)
     max_poll_interval_ms: int = Field(default=300_000, ge=10_000)

@@ -1,0 +1,36 @@
+"""`make bench`: every benchmark, one after the other; each prints its BENCH lines.
+
+Each benchmark measures its own baseline in the same run (see docs/benchmarks.md),
+and the lines are also written to bench/results/latest.txt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+
+from bench import generator_throughput, ingest_throughput, pipeline_latency
+from bench.harness import BENCH_DIR, kafka_description
+
+
+async def main() -> int:
+    """Run the benchmarks; non-zero when one could not run (a missed goal is still a result)."""
+    lines: list[str] = []
+    started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    for name, run in (
+        ("ingest", ingest_throughput.main),
+        ("generator", generator_throughput.main),
+        ("pipeline", pipeline_latency.main),
+        ("pipeline (unsaturated)", pipeline_latency.unsaturated),
+    ):
+        print(f"# {name} benchmark", flush=True)  # noqa: T201
+        lines.extend(await run())
+    results = BENCH_DIR / "results"
+    results.mkdir(exist_ok=True)
+    (results / "latest.txt").write_text(f"# {started} on {kafka_description()}\n" + "\n".join(lines) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
