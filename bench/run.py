@@ -24,7 +24,7 @@ async def main() -> int:
         ("pipeline", pipeline_latency.main),
         ("pipeline (unsaturated)", pipeline_latency.unsaturated),
     ):
-        print(f"# {name} benchmark", flush=True)  # noqa: T201
+        print(f"# {name} benchmark", flush=True)
         lines.extend(await run())
     results = BENCH_DIR / "results"
     results.mkdir(exist_ok=True)
