@@ -57,7 +57,9 @@ async def test_round_trip_event_is_consumed_persisted_and_marked_in_redis(
         await relay.start()
         try:
             async with db_pool.acquire() as conn, conn.transaction():
-                staged = await Outbox("round-trip-test").stage(conn, [event])
+                staged = await Outbox("round-trip-test", namespace=kafka_settings.topic_prefix).stage(
+                    conn, [event]
+                )
             relay.notify(staged)
             value = await wait_until(
                 lambda: redis.get(redis_settings.key(f"seen:{event.event_id}")),
@@ -76,7 +78,7 @@ async def test_round_trip_event_is_consumed_persisted_and_marked_in_redis(
             == 1
         )
         # Published rows leave the outbox.
-        assert await conn.fetchval("SELECT count(*) FROM outbox WHERE producer = 'round-trip-test'") == 0
+        assert await conn.fetchval("SELECT count(*) FROM outbox WHERE producer = $1", relay.producer) == 0
 
 
 async def test_keys_run_concurrently_and_each_key_stays_in_order(
@@ -189,7 +191,11 @@ async def test_the_outbox_sweep_publishes_rows_a_crashed_process_left_behind(
     events = [message_received(conversation, text=str(i)) for i in range(20)]
     # Committed but never handed to a fast path: as if the process died after COMMIT.
     async with db_pool.acquire() as conn, conn.transaction():
-        await Outbox("sweep-test").stage(conn, events)
+        await Outbox("sweep-test", namespace=kafka_settings.topic_prefix).stage(conn, events)
+        # Another installation's (or test's) rows in the same database are never this relay's.
+        [foreign] = await Outbox("sweep-test", namespace=f"x{kafka_settings.topic_prefix}").stage(
+            conn, [message_received(conversation, text="not mine")]
+        )
     received: list[str] = []
 
     async def handle(event: MessageReceived, _: Delivery) -> None:
@@ -209,6 +215,7 @@ async def test_the_outbox_sweep_publishes_rows_a_crashed_process_left_behind(
         finally:
             await relay.stop()
     assert received == [str(i) for i in range(20)], "one conversation's events stay in order"
+    assert await db_pool.fetchval("SELECT count(*) FROM outbox WHERE id = $1", foreign.id) == 1
 
 
 CRASHING_CONSUMER = Path(__file__).with_name("crashing_consumer.py")

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from pydantic import SecretStr
-from starlette.types import ASGIApp
 
 from api.app import create_app
 from api.settings import ApiRuntime, ApiSettings, DemoSettings, InstanceSettings
@@ -28,34 +25,9 @@ from redis_client import RedisSettings
 from simulator.app import create_app as create_simulator_app
 from simulator.settings import SimulatorRuntime, SimulatorSettings, WebhookDeliverySettings
 from testkit import Infra, wait_until
+from testkit.asgi import served
 
 SIM_KEY = "sim-global-key"
-
-
-@asynccontextmanager
-async def served(app: ASGIApp, *, lifespan: str = "on", port: int = 0) -> AsyncIterator[str]:
-    """Serve `app` with uvicorn on `port` (a free one by default); yields its base URL."""
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=port,
-        log_config=None,
-        access_log=False,
-        lifespan=lifespan,  # type: ignore[arg-type]
-        ws="none",
-        timeout_graceful_shutdown=3,
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    await wait_until(lambda: server.started or task.done(), timeout=60, message="uvicorn started")
-    if task.done():
-        task.result()
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, timeout=30)
 
 
 def kafka_for(infra: Infra, namespace: str) -> KafkaSettings:

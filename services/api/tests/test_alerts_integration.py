@@ -17,8 +17,9 @@ from starlette.routing import Route
 from contracts import AdminAlert, AdminAlertData, AlertCause, AlertSeverity, Topic, partition_key, utc_now
 from database import Pool
 from testkit import wait_until
+from testkit.asgi import served
 
-from .conftest import Api, Stack, TenantKey, connected_instance, served
+from .conftest import Api, Stack, TenantKey, connected_instance
 
 pytestmark = pytest.mark.integration
 

@@ -12,8 +12,9 @@ import pytest
 from api.app import create_app
 from api.settings import LiveSettings
 from testkit import wait_until
+from testkit.asgi import served
 
-from .conftest import Stack, TenantKey, instance_name, served
+from .conftest import Stack, TenantKey, instance_name
 from .sse_reader import SseReader
 
 pytestmark = pytest.mark.integration

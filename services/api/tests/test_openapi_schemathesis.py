@@ -28,8 +28,9 @@ from schemathesis.specs.openapi.checks import (
 
 from api.app import create_app
 from api.settings import RateLimitPolicy, RateLimitSettings
+from testkit.asgi import served
 
-from .conftest import Stack, TenantKey, inbound, served
+from .conftest import Stack, TenantKey, inbound
 
 pytestmark = [
     pytest.mark.integration,

@@ -382,6 +382,8 @@ async def read_all(settings: KafkaSettings, topic: Topic) -> list[Envelope]:
 
 
 async def unpublished(pool: Pool, tenant_id: uuid.UUID, producer: str = "guard") -> int:
-    """How many of a tenant's events still wait in the outbox."""
-    rows = await pool.fetch("SELECT payload FROM outbox WHERE producer = $1", producer)
+    """How many of a tenant's events still wait in the outbox (in any topic namespace)."""
+    rows = await pool.fetch(
+        "SELECT payload FROM outbox WHERE producer = $1 OR producer LIKE '%.' || $1", producer
+    )
     return sum(1 for row in rows if json.loads(row["payload"])["tenant_id"] == str(tenant_id))

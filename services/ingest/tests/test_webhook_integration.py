@@ -410,7 +410,8 @@ async def test_webhooks_are_acknowledged_while_kafka_is_down_and_published_later
         await wait_until(
             lambda: db_pool.fetchval(
                 "SELECT count(*) FROM outbox"
-                " WHERE producer = 'ingest' AND convert_from(payload, 'UTF8') LIKE '%kafka caiu%'"
+                " WHERE producer = $1 AND convert_from(payload, 'UTF8') LIKE '%kafka caiu%'",
+                f"{kafka_settings.topic_prefix}ingest",
             ),
             timeout=10,
             message="the staged event",

@@ -253,7 +253,10 @@ class SenderHarness:
 
         async def outbox_empty() -> bool:
             async with self.pool.acquire() as conn:
-                return not await conn.fetchval("SELECT count(*) FROM outbox WHERE producer = 'sender'")
+                return not await conn.fetchval(
+                    "SELECT count(*) FROM outbox WHERE producer = $1",
+                    f"{self.settings.kafka.topic_prefix}sender",
+                )
 
         await wait_until(outbox_empty, timeout=30, message="the sender's outbox to drain")
         for tail in (self.sent, self.failed, self.alerts, self.dead_letters):

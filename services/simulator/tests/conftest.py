@@ -2,56 +2,29 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import orjson
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp
 
 from simulator.app import create_app
 from simulator.settings import SimulatorRuntime, SimulatorSettings, WebhookDeliverySettings
 from simulator.webhooks import WebhookDispatcher
 from testkit import wait_until
+from testkit.asgi import served
 
 GLOBAL_KEY = "test-global-key"
 GLOBAL = {"apikey": GLOBAL_KEY}
-
-
-@asynccontextmanager
-async def served(app: ASGIApp, *, lifespan: str = "off") -> AsyncIterator[str]:
-    """Serve `app` with uvicorn on a free localhost port; yields its base URL."""
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=0,
-        log_config=None,
-        access_log=False,
-        lifespan=lifespan,  # type: ignore[arg-type]
-        ws="none",
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    await wait_until(lambda: server.started or task.done(), timeout=10, message="uvicorn started")
-    if task.done():
-        task.result()
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, timeout=10)
 
 
 @dataclass

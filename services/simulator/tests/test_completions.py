@@ -10,8 +10,9 @@ import openai
 import pytest
 
 from simulator.app import create_app
+from testkit.asgi import served
 
-from .conftest import served, sim_settings
+from .conftest import sim_settings
 
 
 @pytest.fixture

@@ -87,8 +87,10 @@ class Outbox:
         " RETURNING id"
     )
 
-    def __init__(self, producer: str) -> None:
-        self.producer = producer
+    def __init__(self, producer: str, *, namespace: str = "") -> None:
+        # The `producer` column: the service's name behind its topic prefix, so installations
+        # (or tests) sharing a database never relay each other's events.
+        self.producer = f"{namespace}{producer}"
 
     def prepare(self, events: Sequence[Envelope]) -> PreparedEvents:
         """Encode `events` with their topic, partition key and the current trace context."""
@@ -138,7 +140,8 @@ class OutboxRelay:
     ) -> None:
         self.pool = pool
         self.settings = settings
-        self.producer = producer
+        # The rows this relay owns: its producer's, in its topic namespace (see `Outbox`).
+        self.producer = f"{settings.topic_prefix}{producer}"
         self.sweep_interval_s = sweep_interval_s
         self.sweep_after_s = sweep_after_s
         self.batch_size = batch_size

@@ -70,7 +70,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
         hub=LiveHub(queue_size=settings.live.queue_size, metrics=metrics),
     )
     broker = create_broker(settings.kafka, client_id="mirage-api")
-    outbox = Outbox(PRODUCER)
+    outbox = Outbox(PRODUCER, namespace=settings.kafka.topic_prefix)
     # Consumers are registered now (AsyncAPI sees them); their handlers exist once start-up ran.
     late = _Late()
 

@@ -137,7 +137,7 @@ class ReplyGenerator:
         self.settings = settings
         self.model = model
         self.delays = TypingDelays(settings.typing)
-        self.outbox = Outbox(PRODUCER)
+        self.outbox = Outbox(PRODUCER, namespace=settings.kafka.topic_prefix)
         self._pool: Pool | None = None
         self._relay: OutboxRelay | None = None
 

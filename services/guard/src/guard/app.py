@@ -12,7 +12,7 @@ from guard.loop_counter import LoopCounter
 from guard.redis_keys import GuardRedisKeys
 from guard.service import CONSUMER, PRODUCER, Guard
 from guard.settings import GuardSettings
-from messaging import KeyedConsumer, MessagingRuntime, OutboxRelay, create_broker
+from messaging import KeyedConsumer, MessagingRuntime, Outbox, OutboxRelay, create_broker
 from service_runtime import ServiceHost, configure_logging, configure_tracing
 
 PRODUCES = (Topic.REPLY_REQUESTED, Topic.CONVERSATION_BLOCKED, Topic.CONTACT_OPTED_OUT, Topic.ADMIN_ALERT)
@@ -59,6 +59,7 @@ def create_app(settings: GuardSettings) -> FastAPI:
             loop_counter=LoopCounter(redis, keys, ttl_s=policy.loop_counter_ttl_s),
             debounce=debounce,
             policy=policy,
+            outbox=Outbox(PRODUCER, namespace=settings.kafka.topic_prefix),
         )
         handler.guard = guard
         await host.start_messaging(messaging)

@@ -29,7 +29,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
     configure_tracing("mirage-ingest")
     host = ServiceHost("ingest", IngestSettings)
     broker = create_broker(settings.kafka, client_id="mirage-ingest")
-    outbox = Outbox(PRODUCER)
+    outbox = Outbox(PRODUCER, namespace=settings.kafka.topic_prefix)
     late = _Late()
 
     async def startup() -> None:

@@ -334,7 +334,9 @@ class WebhookIntake:
         assert instance is not None
         events = [] if echo else [_message_received(instance, message, reply_to)]
         prepared = self.outbox.prepare(events)
-        result = await repository.store_message(conn, record, message, prepared, echo=echo)
+        result = await repository.store_message(
+            conn, record, message, prepared, outbox=self.outbox, echo=echo
+        )
         return result, prepared
 
     def _known_chat(

@@ -229,6 +229,7 @@ async def store_message(
     message: NewMessage,
     events: PreparedEvents,
     *,
+    outbox: Outbox,
     echo: bool = False,
 ) -> StoreResult:
     """Store the raw call and the message; stage `events` only if the message is new."""
@@ -245,7 +246,7 @@ async def store_message(
         record.body_size,
         record.payload_json,
         record.body_text,
-        PRODUCER,
+        outbox.producer,
         message.id,
         message.conversation_id,
         message.contact_id,
@@ -309,13 +310,3 @@ async def apply_revoke(conn: Connection, instance_id: uuid.UUID, provider_id: st
         provider_id,
     )
     return bool(updated)
-
-
-async def stage_with_outbox(conn: Connection, outbox: Outbox, events: PreparedEvents) -> list[int]:
-    """Insert already prepared events into the outbox (for the non-message paths)."""
-    if not events.topics:
-        return []
-    rows = await conn.fetch(
-        Outbox.INSERT_SQL, outbox.producer, events.topics, events.keys, events.payloads, events.header_texts
-    )
-    return [row["id"] for row in rows]

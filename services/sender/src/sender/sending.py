@@ -134,7 +134,7 @@ class SendService:
         self.evolution = evolution
         self.relay = relay
         self.settings = settings
-        self.outbox = Outbox(PRODUCER)
+        self.outbox = Outbox(PRODUCER, namespace=settings.kafka.topic_prefix)
         self._sleep = sleep
         self._rng = rng
         self._answers: dict[uuid.UUID, _KnownAnswer] = {}
