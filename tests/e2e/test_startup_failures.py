@@ -29,7 +29,10 @@ def _start(module: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
     [
         (
             "guard.main",
-            {"MIRAGE_GUARD_KAFKA__BOOTSTRAP_SERVERS": "127.0.0.1:1", "MIRAGE_GUARD_KAFKA__CONNECT_TIMEOUT_S": "3"},
+            {
+                "MIRAGE_GUARD_KAFKA__BOOTSTRAP_SERVERS": "127.0.0.1:1",
+                "MIRAGE_GUARD_KAFKA__CONNECT_TIMEOUT_S": "3",
+            },
             "MIRAGE_GUARD_KAFKA__BOOTSTRAP_SERVERS",
         ),
         (
@@ -50,7 +53,7 @@ def test_bad_configuration_fails_fast_with_one_line_naming_the_setting(
 ) -> None:
     result = _start(module, env)
     assert result.returncode == 2, result.stderr
-    service = module.split(".")[0]
+    service = module.split(".", 1)[0]
     failure = [line for line in result.stderr.splitlines() if f"mirage-{service}: cannot start:" in line]
     assert len(failure) == 1, result.stderr
     assert setting in failure[0]
