@@ -87,6 +87,9 @@ shared_buffers = 256MB
 EOF
     printf 'host all all 127.0.0.1/32 scram-sha-256\nlocal all all trust\n' >"$PG_DIR/data/pg_hba.conf"
   fi
+  if pg_ready && [ ! -f "$PG_DIR/data/postmaster.pid" ]; then
+    die "port $PG_PORT answers as PostgreSQL, but not this checkout's server ($PG_DIR): stop it or set MIRAGE_PG_PORT"
+  fi
   if pg_ready; then log "PostgreSQL already running on 127.0.0.1:$PG_PORT"; else
     log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
     [ "$(id -u)" -eq 0 ] && chown -R postgres:postgres "$PG_DIR"

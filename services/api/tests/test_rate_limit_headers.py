@@ -63,3 +63,49 @@ def test_per_endpoint_policies_override_the_default() -> None:
 async def test_disabled_limits_make_no_decision() -> None:
     limiter = RateLimiter(_NoRedis(), RateLimitSettings(enabled=False), key_prefix="", metrics=ApiMetrics())  # type: ignore[arg-type]
     assert await limiter.check(uuid.uuid4(), "GET /x") is None
+
+
+class _FlakyRedis:
+    """A Redis whose script fails while `failing` and admits otherwise; counts the calls."""
+
+    def __init__(self) -> None:
+        self.failing = True
+        self.calls = 0
+
+    def register_script(self, script: str) -> object:
+        async def run(*, keys: list[str], args: list[object]) -> list[int]:
+            self.calls += 1
+            if self.failing:
+                raise TimeoutError("Timeout reading from socket")
+            return [1, 49, 60_000, 1_764_309_600_000]
+
+        return run
+
+
+async def test_one_slow_answer_does_not_switch_limiting_off() -> None:
+    redis = _FlakyRedis()
+    settings = RateLimitSettings(breaker_failures=3, breaker_open_s=60)
+    limiter = RateLimiter(redis, settings, key_prefix="", metrics=ApiMetrics())  # type: ignore[arg-type]
+    tenant = uuid.uuid4()
+    assert await limiter.check(tenant, "GET /x") is None
+    assert await limiter.check(tenant, "GET /x") is None
+    redis.failing = False
+    decided = await limiter.check(tenant, "GET /x")
+    assert decided is not None
+    assert decided.admitted
+    # A success resets the count: two more failures still ask Redis every time.
+    redis.failing = True
+    for _ in range(2):
+        assert await limiter.check(tenant, "GET /x") is None
+    assert redis.calls == 5
+
+
+async def test_failures_in_a_row_skip_redis_for_a_while() -> None:
+    redis = _FlakyRedis()
+    metrics = ApiMetrics()
+    settings = RateLimitSettings(breaker_failures=3, breaker_open_s=60)
+    limiter = RateLimiter(redis, settings, key_prefix="", metrics=metrics)  # type: ignore[arg-type]
+    for _ in range(10):
+        assert await limiter.check(uuid.uuid4(), "GET /x") is None
+    assert redis.calls == 3
+    assert metrics.registry.get_sample_value("mirage_api_rate_limit_fail_open_total") == 10

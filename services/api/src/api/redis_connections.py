@@ -15,15 +15,24 @@ from redis.backoff import NoBackoff
 
 from redis_client import RedisSettings
 
+# A few connections serve thousands of sub-millisecond calls a second. Fewer connections
+# also means a burst of requests opens few at once: a hundred simultaneous connects on a
+# busy machine take longer than a command timeout, and the limiter would fail open on a
+# Redis that is merely busy accepting connections.
+MAX_CONNECTIONS = 16
+# Connecting may take longer than a command under load; a Redis that is really down
+# refuses at once, and a frozen one is caught by the command timeout.
+MIN_CONNECT_TIMEOUT_S = 1.0
+
 
 def fast_failing_redis(settings: RedisSettings, *, timeout_s: float, pool_wait_s: float = 2.0) -> Redis:
-    """A client whose every call answers or fails within about `timeout_s`."""
+    """A client whose every command answers or fails within about `timeout_s`."""
     pool = BlockingConnectionPool.from_url(
         settings.url.get_secret_value(),
-        max_connections=settings.max_connections,
+        max_connections=min(settings.max_connections, MAX_CONNECTIONS),
         timeout=pool_wait_s,
         socket_timeout=timeout_s,
-        socket_connect_timeout=timeout_s,
+        socket_connect_timeout=max(timeout_s, MIN_CONNECT_TIMEOUT_S),
         retry=Retry(NoBackoff(), 0),
         retry_on_timeout=False,
     )

@@ -75,9 +75,11 @@ class RateLimitSettings(BaseModel):
     # `{"POST /instances": {"limit": 30, "window_s": 60}}`.
     endpoints: dict[str, RateLimitPolicy] = Field(default_factory=dict)
     # A Redis call slower than this fails open (the request is served, the metric counts it).
-    redis_timeout_s: float = Field(default=0.25, gt=0)
-    # After a Redis failure, requests skip Redis (fail open) for this long instead of
-    # each paying the timeout.
+    redis_timeout_s: float = Field(default=0.5, gt=0)
+    # After this many Redis failures in a row, requests skip Redis (fail open) for
+    # `breaker_open_s` instead of each paying the timeout. One slow answer during a
+    # burst must not switch limiting off for everyone: that is when it matters most.
+    breaker_failures: int = Field(default=3, ge=1)
     breaker_open_s: float = Field(default=1.0, ge=0)
 
 

@@ -10,8 +10,9 @@ window has no boundary burst (a fixed window lets 2× the limit through around
 its edge); it costs one set member per admitted request, bounded by the limit.
 
 If Redis fails or is slow the request is served anyway (fail open), counted in
-`mirage_api_rate_limit_fail_open_total`, and Redis is skipped for a short while
-so a dead Redis does not add its timeout to every request.
+`mirage_api_rate_limit_fail_open_total`; after a few failures in a row Redis is
+skipped for a short while so a dead Redis does not add its timeout to every
+request, while a single slow answer does not switch limiting off.
 """
 
 from __future__ import annotations
@@ -112,6 +113,7 @@ class RateLimiter:
         self.metrics = metrics
         self._script = redis.register_script(SLIDING_WINDOW_SCRIPT)
         self._skip_redis_until = 0.0
+        self._failures_in_a_row = 0
 
     def policy_for(self, endpoint: str) -> tuple[str, RateLimitPolicy]:
         """The policy of an endpoint: its override, else the default."""
@@ -138,10 +140,14 @@ class RateLimiter:
                 args=[policy.limit, policy.window_s * 1000, uuid.uuid4().hex[:12]],
             )
         except (RedisError, OSError, TimeoutError) as error:
-            self._skip_redis_until = time.monotonic() + self.settings.breaker_open_s
+            self._failures_in_a_row += 1
+            if self._failures_in_a_row >= self.settings.breaker_failures:
+                self._failures_in_a_row = 0
+                self._skip_redis_until = time.monotonic() + self.settings.breaker_open_s
             self.metrics.rate_limit_fail_open.inc()
             log.warning("rate limit check failed open", error=f"{type(error).__name__}: {error}"[:200])
             return None
+        self._failures_in_a_row = 0
         decision = Decision(
             admitted=bool(admitted),
             policy_name=name,
