@@ -27,6 +27,7 @@ from bench.harness import LOG_DIR, bench_line, fresh_database, go_tool, infrastr
 from contracts import GenerateReply, GenerateReplyData, partition_key, stable_id
 from messaging import KafkaSettings, ensure_topics
 from testkit import wait_until
+from testkit.namespaces import new_namespace
 from testkit.processes import ServiceProcess
 from testkit.stack import free_port
 
@@ -111,11 +112,14 @@ async def _baseline(base_url: str, count: int) -> float:
 async def main(count: int = REQUESTS) -> list[str]:
     """Run the generator benchmark and return its BENCH line."""
     token = uuid.uuid4().hex[:8]
-    with infrastructure() as infra:
+    namespace = new_namespace("gb")
+    async with infrastructure() as infra:
         dsn = await fresh_database(infra, "generator")
         tenant, instance, name, conversations = await _seed(dsn, count)
         kafka = KafkaSettings(
-            bootstrap_servers=infra.kafka_bootstrap, topic_prefix=f"gb{token}.", group_prefix=f"gb{token}."
+            bootstrap_servers=infra.kafka_bootstrap,
+            topic_prefix=f"{namespace}.",
+            group_prefix=f"{namespace}.",
         )
         await ensure_topics(kafka, [kafka.topic("reply.requested")])
         stub_port, generator_port = free_port(), free_port()

@@ -10,15 +10,16 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from testkit.databases import create_database, prepare_template
+from testkit.databases import create_database, drop_database, prepare_template
 from testkit.infra import Infra, native_infra, running_kafka_version
+from testkit.namespaces import issued_namespaces, remove_namespaces
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
@@ -50,17 +51,28 @@ def free_port() -> int:
         return port
 
 
-@contextmanager
-def infrastructure() -> Iterator[Infra]:
-    """The native stack (brought up if needed)."""
+_databases: set[str] = set()
+
+
+@asynccontextmanager
+async def infrastructure() -> AsyncIterator[Infra]:
+    """The native stack (brought up if needed); the run's topics, keys and databases are removed after."""
     with native_infra() as infra:
-        yield infra
+        try:
+            yield infra
+        finally:
+            await remove_namespaces(infra.kafka_bootstrap, infra.redis_url, issued_namespaces())
+            for name in sorted(_databases):
+                await drop_database(infra.postgres_admin_dsn, name)
+            _databases.clear()
 
 
 async def fresh_database(infra: Infra, name: str) -> str:
-    """A migrated database for one benchmark run."""
+    """A migrated database for one benchmark run (dropped when `infrastructure()` closes)."""
     template = await prepare_template(infra.postgres_admin_dsn)
-    return await create_database(infra.postgres_admin_dsn, f"bench_{name}_{os.getpid()}", template)
+    database = f"bench_{name}_{os.getpid()}"
+    _databases.add(database)
+    return await create_database(infra.postgres_admin_dsn, database, template)
 
 
 @contextmanager

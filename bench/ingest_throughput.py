@@ -31,6 +31,7 @@ from bench.harness import (
     run_loadgen,
     wait_http,
 )
+from testkit.namespaces import new_namespace
 
 
 def webhook_template(instance: str) -> str:
@@ -63,7 +64,7 @@ async def main(duration_s: int = 10, concurrency: int = 48, rate: int = 1000, ro
     token = run_id()
     secret = secrets.token_hex(24)
     instance = f"bench-{token}"
-    with infrastructure() as infra:
+    async with infrastructure() as infra:
         dsn = await fresh_database(infra, "ingest")
         conn = await asyncpg.connect(dsn)
         try:
@@ -86,7 +87,7 @@ async def main(duration_s: int = 10, concurrency: int = 48, rate: int = 1000, ro
             "MIRAGE_INGEST_RUNTIME__PORT": str(ingest_port),
             "MIRAGE_INGEST_POSTGRES__DSN": dsn,
             "MIRAGE_INGEST_KAFKA__BOOTSTRAP_SERVERS": infra.kafka_bootstrap,
-            "MIRAGE_INGEST_KAFKA__TOPIC_PREFIX": f"bench{token}.",
+            "MIRAGE_INGEST_KAFKA__TOPIC_PREFIX": f"{new_namespace('bench')}.",
             "MIRAGE_INGEST_RUNTIME__LOG_LEVEL": "WARNING",
             "OTEL_SDK_DISABLED": "true",
         }

@@ -89,7 +89,7 @@ async def unsaturated() -> list[str]:
 
 async def main(rate: int = RATE, duration_s: int = DURATION_S, name: str = "pipeline_latency") -> list[str]:
     """Run the pipeline benchmark and return its BENCH line."""
-    with infrastructure() as infra:
+    async with infrastructure() as infra:
         dsn = await fresh_database(infra, "pipeline")
         stack = MirageStack(
             infra=infra,

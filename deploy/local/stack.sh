@@ -181,6 +181,7 @@ kafka_up() {
   log "starting Apache Kafka $(kafka_version) (KRaft) on 127.0.0.1:$KAFKA_PORT"
   # A fresh log for every start, so "started" below is about this process.
   [ -f "$KAFKA_DIR/logs/server.log" ] && mv -f "$KAFKA_DIR/logs/server.log" "$KAFKA_DIR/logs/server.log.previous"
+  rm -f "$KAFKA_DIR"/logs/server.log.[0-9]*
   # setsid: the broker outlives the shell that started it and ignores its signals.
   setsid nohup java -Xms256m -Xmx"$KAFKA_HEAP" -XX:+UseG1GC -Djava.awt.headless=true \
     -Dkafka.logs.dir="$KAFKA_DIR/logs" -Dlog4j2.configurationFile="$KAFKA_SRC/log4j2.xml" \
@@ -189,7 +190,9 @@ kafka_up() {
   echo $! >"$KAFKA_DIR/kafka.pid"
   wait_for "Kafka" kafka_started_or_dead
   pid_alive "$KAFKA_DIR/kafka.pid" || { tail -n 30 "$KAFKA_DIR/logs/stdout.log" "$KAFKA_DIR/logs/server.log" >&2 2>/dev/null; die "Kafka exited during start-up"; }
-  echo "$(kafka_version)" >"$KAFKA_DIR/VERSION"
+  # The version the broker itself reported at start-up (the log rolls over later).
+  local reported; reported="$(sed -n 's/.*Kafka version: \([^ ]*\).*/\1/p' "$KAFKA_DIR/logs/server.log" | head -n 1)"
+  echo "${reported:-$(kafka_version)}" >"$KAFKA_DIR/VERSION"
 }
 
 kafka_started_or_dead() { kafka_started || ! pid_alive "$KAFKA_DIR/kafka.pid"; }

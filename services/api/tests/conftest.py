@@ -26,6 +26,7 @@ from simulator.app import create_app as create_simulator_app
 from simulator.settings import SimulatorRuntime, SimulatorSettings, WebhookDeliverySettings
 from testkit import Infra, wait_until
 from testkit.asgi import served
+from testkit.namespaces import new_namespace
 
 SIM_KEY = "sim-global-key"
 
@@ -103,7 +104,7 @@ def simulator_settings(**overrides: Any) -> SimulatorSettings:
 @pytest.fixture(scope="session")
 async def stack(infra: Infra, postgres_settings: PostgresSettings) -> AsyncIterator[Stack]:
     """One simulator and one ingest for the whole session."""
-    namespace = f"api{uuid.uuid4().hex[:8]}"
+    namespace = new_namespace("api")
     kafka = kafka_for(infra, namespace)
     redis = RedisSettings(url=SecretStr(infra.redis_url), key_prefix=f"{namespace}:")
     simulator_app = create_simulator_app(simulator_settings())

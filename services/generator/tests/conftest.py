@@ -28,18 +28,18 @@ from database import Pool, PostgresSettings
 from generator.app import create_app
 from generator.settings import GeneratorSettings, ModelSettings, TypingSettings
 from messaging import KafkaSettings, ensure_topics
+from testkit.asgi import served
 
-from .openai_stub import OpenAIStub, StubServer
+from .openai_stub import OpenAIStub
 
 
 @pytest.fixture
 async def stub() -> AsyncIterator[OpenAIStub]:
     """A running OpenAI-compatible stub (fast and healthy until a test says otherwise)."""
     model = OpenAIStub()
-    server = StubServer(model)
-    await server.start()
-    yield model
-    await server.stop()
+    async with served(model.app(), lifespan="off", backlog=2048) as url:
+        model.url = url
+        yield model
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """A tiny OpenAI-compatible chat-completions server for the generator's tests.
 
-Served by uvicorn on a free port inside the test's event loop, so the real `openai` SDK
+Served by `testkit.asgi.served` on a free port inside the test's event loop, so the real `openai` SDK
 talks to it over a real socket. It records every request, its timing and how many were in
 flight at once, and can be told to be slow or to fail.
 """
@@ -9,17 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-
-from testkit import wait_until
 
 
 @dataclass
@@ -62,13 +58,14 @@ class OpenAIStub:
     calls: list[StubCall] = field(default_factory=list)
     active: int = 0
     peak: int = 0
-    port: int = 0
+    # Where it is served (set by the fixture that serves it).
+    url: str = ""
     _ids: itertools.count[int] = field(default_factory=itertools.count)
 
     @property
     def base_url(self) -> str:
         """What the SDK's `base_url` should be."""
-        return f"http://127.0.0.1:{self.port}/v1"
+        return f"{self.url}/v1"
 
     def _failing(self) -> bool:
         if self.fail_status is None:
@@ -133,44 +130,3 @@ class OpenAIStub:
                 call.ended = time.monotonic()
 
         return app
-
-
-class StubServer:
-    """Runs an `OpenAIStub` with uvicorn on a free local port."""
-
-    def __init__(self, stub: OpenAIStub) -> None:
-        self.stub = stub
-        self._socket = socket.socket()
-        self._socket.bind(("127.0.0.1", 0))
-        stub.port = self._socket.getsockname()[1]
-        self._server = uvicorn.Server(
-            uvicorn.Config(
-                stub.app(),
-                log_config=None,
-                access_log=False,
-                lifespan="off",
-                ws="none",
-                timeout_graceful_shutdown=1,
-                backlog=2048,
-            )
-        )
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        """Serve in the background until `stop`."""
-        self._task = asyncio.create_task(self._server.serve(sockets=[self._socket]))
-        task = self._task
-
-        def serving() -> bool:
-            if task.done():
-                task.result()  # a failed start-up raises here instead of timing out
-            return bool(self._server.started)
-
-        await wait_until(serving, timeout=10, message="the OpenAI stub to listen")
-
-    async def stop(self) -> None:
-        """Stop serving and release the port."""
-        self._server.should_exit = True
-        if self._task is not None:
-            await self._task
-        self._socket.close()

@@ -38,6 +38,7 @@ from sender.settings import (
     SendRetrySettings,
 )
 from testkit import wait_until
+from testkit.asgi import served
 
 from .evolution_stub import GLOBAL_KEY, EvolutionStub
 
@@ -307,9 +308,12 @@ RunSender = Callable[..., AbstractAsyncContextManager[SenderHarness]]
 async def stub() -> AsyncIterator[EvolutionStub]:
     """The Evolution stand-in, serving for one test."""
     evolution = EvolutionStub()
-    await evolution.start()
-    yield evolution
-    await evolution.stop()
+    async with served(evolution.build_app(), lifespan="off", http="h11") as url:
+        evolution.url = url
+        try:
+            yield evolution
+        finally:
+            evolution.release_hung()  # hung handlers must finish before the server can stop
 
 
 @pytest.fixture

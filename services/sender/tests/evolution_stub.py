@@ -1,6 +1,6 @@
 """A small Evolution API stand-in for the sender's integration tests.
 
-It serves `sendText` and `sendPresence` over real HTTP (uvicorn on a free port),
+It serves `sendText` and `sendPresence` over real HTTP (served by `testkit.asgi.served` on a free port),
 records every call with its timing, and can fail the next calls with a status,
 hang past the client's timeout, or answer `exists: false`.
 """
@@ -8,16 +8,13 @@ hang past the client's timeout, or answer `exists: false`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
-import socket
 import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
@@ -57,10 +54,9 @@ class EvolutionStub:
     # How many of the next sendText calls take the request and answer only when released.
     hang_next: int = 0
     not_on_whatsapp: set[str] = field(default_factory=set)
+    # Where it is served (set by the fixture that serves it).
     url: str = ""
     _released: asyncio.Event = field(default_factory=asyncio.Event)
-    _server: uvicorn.Server | None = None
-    _task: asyncio.Task[None] | None = None
 
     def fail_next(self, endpoint: str, times: int, status: int = 500) -> None:
         """Answer the next `times` calls of `endpoint` with `status`."""
@@ -152,33 +148,3 @@ class EvolutionStub:
             return await handle("sendPresence", instance, request)
 
         return app
-
-    async def start(self) -> None:
-        """Serve on a free local port (sets `url`)."""
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self.build_app(),
-            log_config=None,
-            access_log=False,
-            lifespan="off",
-            ws="none",
-            http="h11",
-            timeout_graceful_shutdown=1,
-        )
-        self._server = uvicorn.Server(config)
-        self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
-        while not self._server.started:
-            if self._task.done():
-                self._task.result()
-            await asyncio.sleep(0.01)
-        self.url = f"http://127.0.0.1:{port}"
-
-    async def stop(self) -> None:
-        """Release hung calls and shut the server down."""
-        self.release_hung()
-        if self._server is not None and self._task is not None:
-            self._server.should_exit = True
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task

@@ -1,7 +1,12 @@
 """Kafka wiring with safe defaults, in one place: durable producers, at-least-once
 keyed concurrent consumers with dead letters, and the transactional outbox."""
 
-from messaging.admin import KafkaUnavailableError, cluster_metadata, ensure_topics
+from messaging.admin import (
+    KafkaUnavailableError,
+    cluster_metadata,
+    delete_topics_with_prefixes,
+    ensure_topics,
+)
 from messaging.broker import create_broker
 from messaging.consumer import (
     Delivery,
@@ -33,6 +38,7 @@ __all__ = [
     "context_from_headers",
     "create_broker",
     "current_trace_headers",
+    "delete_topics_with_prefixes",
     "ensure_topics",
     "is_infrastructure_error",
 ]

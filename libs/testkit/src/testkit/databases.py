@@ -1,9 +1,15 @@
-"""One migrated PostgreSQL database per test worker, cloned from a template."""
+"""One migrated PostgreSQL database per test worker, cloned from a template.
+
+Worker databases are named `mirage_test_<pid>_<worker>`: a session drops its own at
+the end, and the next session drops those whose process is gone (a run that was killed).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
+import re
 from pathlib import Path
 
 import asyncpg
@@ -11,6 +17,8 @@ import asyncpg
 from database import migrate
 
 _LOCK_ID = 7_262_001  # advisory lock serialising template builds across workers
+WORKER_DATABASE_PREFIX = "mirage_test_"
+_WORKER_DATABASE = re.compile(rf"^{WORKER_DATABASE_PREFIX}(\d+)_")
 
 
 def _migrations_fingerprint() -> str:
@@ -43,11 +51,23 @@ async def prepare_template(admin_dsn: str) -> str:
                 await conn.execute(f'CREATE DATABASE "{building}"')
                 await asyncio.to_thread(migrate.upgrade, _with_database(admin_dsn, building))
                 await conn.execute(f'ALTER DATABASE "{building}" RENAME TO "{name}"')
+            await _drop_other_templates(conn, keep=name)
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_ID)
     finally:
         await conn.close()
     return name
+
+
+async def _drop_other_templates(conn: asyncpg.Connection[asyncpg.Record], *, keep: str) -> None:
+    """Drop the templates of earlier migrations; one still being copied is left alone."""
+    for row in await conn.fetch(
+        "SELECT datname FROM pg_database WHERE datname LIKE 'mirage\\_tpl\\_%' AND datname <> $1", keep
+    ):
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{row["datname"]}"')
+        except asyncpg.ObjectInUseError:
+            continue
 
 
 async def create_database(admin_dsn: str, name: str, template: str) -> str:
@@ -59,3 +79,48 @@ async def create_database(admin_dsn: str, name: str, template: str) -> str:
     finally:
         await conn.close()
     return _with_database(admin_dsn, name)
+
+
+def worker_database_name(worker_id: str) -> str:
+    """The database of this process's test worker."""
+    return f"{WORKER_DATABASE_PREFIX}{os.getpid()}_{worker_id}"
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+async def drop_database(admin_dsn: str, name: str) -> None:
+    """Drop database `name`, disconnecting whoever is still on it."""
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+async def drop_abandoned_worker_databases(admin_dsn: str) -> list[str]:
+    """Drop the worker databases of test runs whose process is gone; their names."""
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        names = [
+            row["datname"]
+            for row in await conn.fetch(
+                "SELECT datname FROM pg_database WHERE datname LIKE $1", f"{WORKER_DATABASE_PREFIX}%"
+            )
+        ]
+    finally:
+        await conn.close()
+    abandoned = []
+    for name in names:
+        found = _WORKER_DATABASE.match(name)
+        if found and not _process_alive(int(found.group(1))):
+            await drop_database(admin_dsn, name)
+            abandoned.append(name)
+    return abandoned

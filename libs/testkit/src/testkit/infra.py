@@ -71,13 +71,20 @@ def _stack_env() -> dict[str, str]:
 
 
 def running_kafka_version(local_dir: Path | None = None) -> str | None:
-    """The version the local broker reported at start-up (from its own log), if it is up."""
-    log = (local_dir or REPO_ROOT / ".local") / "kafka" / "logs" / "server.log"
-    if not log.exists():
-        return None
-    for line in log.read_text(errors="replace").splitlines():
-        if "Kafka version:" in line:
-            return line.split("Kafka version:", 1)[1].split()[0]
+    """The version the local broker reported at start-up, if it is up.
+
+    `stack.sh` records it in `.local/kafka/VERSION` once the broker has started; the
+    broker's own log line is read first while it is still in the current log.
+    """
+    kafka_dir = (local_dir or REPO_ROOT / ".local") / "kafka"
+    log = kafka_dir / "logs" / "server.log"
+    if log.exists():
+        for line in log.read_text(errors="replace").splitlines():
+            if "Kafka version:" in line:
+                return line.split("Kafka version:", 1)[1].split()[0]
+    recorded = kafka_dir / "VERSION"
+    if recorded.exists():
+        return recorded.read_text().strip() or None
     return None
 
 

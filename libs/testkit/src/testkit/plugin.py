@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
-import os
-import uuid
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from aiokafka.errors import KafkaError
 from pydantic import SecretStr
+from redis.exceptions import RedisError
 
 from database import Pool, PostgresSettings, create_pool
 from messaging import KafkaSettings
 from redis_client import RedisSettings
-from testkit.databases import create_database, prepare_template
+from testkit.databases import (
+    create_database,
+    drop_abandoned_worker_databases,
+    drop_database,
+    prepare_template,
+    worker_database_name,
+)
 from testkit.infra import Infra, real_infra
+from testkit.namespaces import issued_namespaces, new_namespace, remove_namespaces
 
 _described: list[str] = []
+_cleaned_up: list[str] = []
 
 
 @pytest.fixture(scope="session")
@@ -24,6 +33,19 @@ def infra() -> Iterator[Infra]:
     with real_infra() as found:
         _described.append(found.describe())
         yield found
+        # Every fixture that used a namespace has been torn down by now.
+        _remove_issued_namespaces(found)
+
+
+def _remove_issued_namespaces(found: Infra) -> None:
+    try:
+        topics, keys = asyncio.run(
+            remove_namespaces(found.kafka_bootstrap, found.redis_url, issued_namespaces())
+        )
+    except (KafkaError, RedisError, OSError, RuntimeError) as error:  # reported, never fatal
+        _cleaned_up.append(f"clean-up of this run's topics and keys failed: {error!r}")
+    else:
+        _cleaned_up.append(f"removed this run's {topics} Kafka topics and {keys} Redis keys")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -37,14 +59,18 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """Name the broker the integration tier really ran against."""
     for line in _described:
         terminalreporter.write_line(f"mirage integration tier ran against {line}")
+    for line in _cleaned_up:
+        terminalreporter.write_line(f"mirage: {line}")
 
 
 @pytest.fixture(scope="session")
-async def database_dsn(infra: Infra, worker_id: str = "main") -> str:
+async def database_dsn(infra: Infra, worker_id: str = "main") -> AsyncIterator[str]:
     """A migrated database of this test worker's own."""
+    await drop_abandoned_worker_databases(infra.postgres_admin_dsn)
     template = await prepare_template(infra.postgres_admin_dsn)
-    name = f"mirage_test_{os.getpid()}_{worker_id}"
-    return await create_database(infra.postgres_admin_dsn, name, template)
+    name = worker_database_name(worker_id)
+    yield await create_database(infra.postgres_admin_dsn, name, template)
+    await drop_database(infra.postgres_admin_dsn, name)
 
 
 @pytest.fixture(scope="session")
@@ -64,7 +90,7 @@ async def db_pool(postgres_settings: PostgresSettings) -> AsyncIterator[Pool]:
 @pytest.fixture
 def namespace() -> str:
     """A token unique to this test, for topic, group and key prefixes."""
-    return f"t{uuid.uuid4().hex[:10]}"
+    return new_namespace("t")
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ import asyncpg
 import httpx
 
 from testkit.infra import Infra
+from testkit.namespaces import new_namespace
 from testkit.processes import ServiceProcess
 from testkit.waiting import wait_until
 
@@ -62,7 +63,7 @@ class MirageStack:
     log_dir: Path
     # Extra environment per service name (`"guard": {"MIRAGE_GUARD_POLICY__DEBOUNCE_WINDOW_MS": "0"}`).
     overrides: dict[str, dict[str, str]] = field(default_factory=dict)
-    namespace: str = field(default_factory=lambda: f"e{uuid.uuid4().hex[:8]}")
+    namespace: str = field(default_factory=lambda: new_namespace("e"))
     ports: dict[str, int] = field(default_factory=dict)
     processes: dict[str, ServiceProcess] = field(default_factory=dict)
 
