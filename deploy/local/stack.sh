@@ -19,7 +19,9 @@ PG_USER="mirage"
 PG_PASSWORD="mirage"
 PG_DATABASE="mirage"
 KAFKA_HEAP="${MIRAGE_KAFKA_HEAP:-768m}"
-WAIT_SECONDS="${MIRAGE_STACK_WAIT_SECONDS:-90}"
+# Generous: a broker that was killed recovers its logs before it listens (a process that
+# dies is noticed at once, so this only bounds a server that hangs).
+WAIT_SECONDS="${MIRAGE_STACK_WAIT_SECONDS:-300}"
 
 KAFKA_SRC="$ROOT/deploy/local/kafka"
 KAFKA_DIR="$LOCAL_DIR/kafka"
@@ -47,9 +49,12 @@ pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
 wait_for() { # description, command...
   local what="$1"; shift
-  local deadline=$((SECONDS + WAIT_SECONDS))
+  local deadline=$((SECONDS + WAIT_SECONDS)) next_note=$((SECONDS + 30))
   until "$@"; do
     [ "$SECONDS" -lt "$deadline" ] || die "$what did not become ready within ${WAIT_SECONDS}s"
+    if [ "$SECONDS" -ge "$next_note" ]; then
+      log "still waiting for $what ($((deadline - SECONDS))s left)"; next_note=$((SECONDS + 30))
+    fi
     sleep 0.5
   done
 }
