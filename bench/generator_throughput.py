@@ -26,10 +26,9 @@ from aiokafka import AIOKafkaProducer
 from bench.harness import LOG_DIR, bench_line, fresh_database, go_tool, infrastructure, process, wait_http
 from contracts import GenerateReply, GenerateReplyData, partition_key, stable_id
 from messaging import KafkaSettings, ensure_topics
-from testkit import wait_until
+from testkit import free_port, wait_until
 from testkit.namespaces import new_namespace
 from testkit.processes import ServiceProcess
-from testkit.stack import free_port
 
 REQUESTS = 1500
 MODEL_LATENCY_MS = 500

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -41,14 +40,6 @@ def bench_line(name: str, **values: Any) -> str:
     line = f"BENCH {name} " + " ".join(parts)
     print(line, flush=True)
     return line
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 _databases: set[str] = set()

@@ -22,7 +22,6 @@ import asyncpg
 from bench.harness import (
     BENCH_DIR,
     bench_line,
-    free_port,
     fresh_database,
     infrastructure,
     process,
@@ -31,6 +30,7 @@ from bench.harness import (
     run_loadgen,
     wait_http,
 )
+from testkit import free_port
 from testkit.namespaces import new_namespace
 
 

@@ -19,9 +19,8 @@ from pathlib import Path
 import pytest
 
 from messaging import KafkaSettings, cluster_metadata
-from testkit import wait_until
+from testkit import free_port, wait_until
 from testkit.infra import INFRA_MODE_ENV, REPO_ROOT, STACK_SCRIPT
-from testkit.stack import free_port
 
 pytestmark = pytest.mark.skipif(
     os.environ.get(INFRA_MODE_ENV, "native") != "native", reason="the native stack script only"

@@ -12,7 +12,7 @@ from alembic import command
 
 from database import migrate
 from testkit import Infra
-from testkit.databases import drop_database
+from testkit.databases import create_database, drop_database
 
 ENTITY_TABLES = {
     "tenants", "api_keys", "personas", "instances", "instance_transitions", "contacts",
@@ -24,13 +24,7 @@ ENTITY_TABLES = {
 @pytest.fixture
 async def empty_database(infra: Infra) -> AsyncIterator[str]:
     name = f"mirage_migrations_{uuid.uuid4().hex[:8]}"
-    conn = await asyncpg.connect(infra.postgres_admin_dsn)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    base, _, _ = infra.postgres_admin_dsn.rpartition("/")
-    yield f"{base}/{name}"
+    yield await create_database(infra.postgres_admin_dsn, name)
     await drop_database(infra.postgres_admin_dsn, name)
 
 

@@ -14,11 +14,10 @@ from database import Pool
 from evolution_client import EvolutionSettings
 from service_runtime import StartupError
 from simulator.app import create_app as create_simulator_app
-from testkit import wait_until
+from testkit import free_port, wait_until
 from testkit.asgi import served
 
 from .conftest import Api, ApiFactory, Stack, simulator_settings
-from .redis_server import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -70,12 +70,13 @@ async def _drop_other_templates(conn: asyncpg.Connection[asyncpg.Record], *, kee
             continue
 
 
-async def create_database(admin_dsn: str, name: str, template: str) -> str:
-    """(Re)create database `name` as a copy of `template`; returns its DSN."""
+async def create_database(admin_dsn: str, name: str, template: str | None = None) -> str:
+    """(Re)create database `name`, a copy of `template` or empty; returns its DSN."""
     conn = await asyncpg.connect(admin_dsn)
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        copy = f' TEMPLATE "{template}"' if template else ""
+        await conn.execute(f'CREATE DATABASE "{name}"{copy}')
     finally:
         await conn.close()
     return _with_database(admin_dsn, name)

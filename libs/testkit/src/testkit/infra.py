@@ -12,12 +12,13 @@ Two ways to get them:
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from testkit.ports import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[4]
 STACK_SCRIPT = REPO_ROOT / "deploy" / "local" / "stack.sh"
@@ -102,13 +103,6 @@ def native_infra() -> Iterator[Infra]:
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @contextmanager
 def container_infra() -> Iterator[Infra]:  # pragma: no cover - needs a Docker engine
     """Throwaway containers for Kafka (KRaft), PostgreSQL and Redis."""
@@ -118,7 +112,7 @@ def container_infra() -> Iterator[Infra]:  # pragma: no cover - needs a Docker e
     from testcontainers.redis import RedisContainer  # noqa: PLC0415
 
     version = pinned_kafka_version()
-    kafka_port = _free_port()
+    kafka_port = free_port()
     # The advertised listener must be the host's mapped port, so it is fixed up front.
     kafka = (
         DockerContainer(CONTAINER_KAFKA_IMAGE.format(version=version))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import socket
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ import httpx
 
 from testkit.infra import Infra
 from testkit.namespaces import new_namespace
+from testkit.ports import free_port
 from testkit.processes import ServiceProcess
 from testkit.waiting import wait_until
 
@@ -32,14 +32,6 @@ PIPELINE_SERVICES: tuple[tuple[str, str], ...] = (
     ("generator", "MIRAGE_GENERATOR_"),
     ("sender", "MIRAGE_SENDER_"),
 )
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass
