@@ -41,17 +41,19 @@ async def remove_namespaces(
         client_id="mirage-tests-cleanup",
     )
     redis = await create_redis(RedisSettings(url=SecretStr(redis_url)))
+    prefixes = tuple(f"{namespace}:".encode() for namespace in namespaces)
     keys = 0
     try:
-        for namespace in namespaces:
-            batch: list[bytes] = []
-            async for key in redis.scan_iter(match=f"{namespace}:*", count=1000):
+        # One pass over the keyspace for every namespace at once.
+        batch: list[bytes] = []
+        async for key in redis.scan_iter(count=1000):
+            if key.startswith(prefixes):
                 batch.append(key)
-                if len(batch) >= 500:
-                    keys += await redis.unlink(*batch)
-                    batch.clear()
-            if batch:
+            if len(batch) >= 500:
                 keys += await redis.unlink(*batch)
+                batch.clear()
+        if batch:
+            keys += await redis.unlink(*batch)
     finally:
         await redis.aclose()
     for namespace in namespaces:
