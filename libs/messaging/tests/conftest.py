@@ -22,7 +22,6 @@ from contracts import (
     utc_now,
 )
 from messaging import (
-    Delivery,
     KafkaSettings,
     KeyedConsumer,
     MessagingRuntime,
@@ -59,10 +58,11 @@ def message_received(conversation_id: uuid.UUID, text: str = "oi") -> MessageRec
 @asynccontextmanager
 async def running_consumer(
     settings: KafkaSettings,
-    handler: Callable[[MessageReceived, Delivery], Awaitable[None]],
+    handler: Callable[[MessageReceived], Awaitable[None]],
     *,
     consumer: str = "test-consumer",
     retry: RetryPolicy | None = None,
+    max_concurrency: int | None = None,
 ) -> AsyncIterator[MessagingRuntime]:
     """A broker with one `KeyedConsumer` on `message.received`, running inside the block."""
     broker = create_broker(settings, client_id=f"test-{consumer}")
@@ -71,9 +71,9 @@ async def running_consumer(
         settings=settings,
         topic=Topic.MESSAGE_RECEIVED,
         consumer=consumer,
-        accepts=(MessageReceived,),
         handler=handler,
-        retry=retry or RetryPolicy(attempts=3, base_delay_s=0.01, batch_retry_delay_s=0.1),
+        retry=retry or RetryPolicy(attempts=3, base_delay_s=0.01, max_delay_s=0.1),
+        max_concurrency=max_concurrency,
     )
     runtime = MessagingRuntime(broker=broker, settings=settings, consumers=[keyed])
     runtime.register()

@@ -8,7 +8,7 @@ import os
 from pydantic import SecretStr
 
 from contracts import MessageReceived, Topic
-from messaging import Delivery, KafkaSettings, KeyedConsumer, MessagingRuntime, create_broker
+from messaging import KafkaSettings, KeyedConsumer, MessagingRuntime, create_broker
 from redis_client import RedisSettings, create_redis
 
 
@@ -26,7 +26,7 @@ async def main() -> None:
     )
     redis = await create_redis(redis_settings)
 
-    async def handle(event: MessageReceived, _: Delivery) -> None:
+    async def handle(event: MessageReceived) -> None:
         await redis.set(redis_settings.key(f"started:{event.event_id}"), "1")
         await asyncio.sleep(3600)
 
@@ -36,7 +36,6 @@ async def main() -> None:
         settings=settings,
         topic=Topic.MESSAGE_RECEIVED,
         consumer="crash-test",
-        accepts=(MessageReceived,),
         handler=handle,
     )
     runtime = MessagingRuntime(broker=broker, settings=settings, consumers=[consumer])

@@ -389,10 +389,6 @@ async def make_service(db_pool: Pool, stub: OpenAIStub) -> AsyncIterator[Service
         await db_pool.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", [s.id for s in relay.staged])
 
 
-def delivery() -> Any:
-    return None
-
-
 async def test_the_burst_and_mirages_unechoed_replies_reach_the_prompt_within_the_window(
     db_pool: Pool, stub: OpenAIStub, make_service: ServiceFactory
 ) -> None:
@@ -409,7 +405,7 @@ async def test_the_burst_and_mirages_unechoed_replies_reach_the_prompt_within_th
     await add_message(db_pool, seeded, "depois do burst", at=minutes_ago(1))
     service = make_service(reply={"context_messages": 6})
 
-    await service.on_reply_requested(reply_request(seeded, burst), delivery())
+    await service.on_reply_requested(reply_request(seeded, burst))
 
     [call] = stub.calls
     assert [(m["role"], m["content"]) for m in call.messages[1:]] == [
@@ -476,7 +472,7 @@ async def test_without_a_persona_the_default_pt_br_persona_and_model_answer(
     message = await add_message(db_pool, seeded, "oi", at=minutes_ago(1))
     event = reply_request(seeded, [message])
 
-    await make_service().on_reply_requested(event, delivery())
+    await make_service().on_reply_requested(event)
 
     [call] = stub.calls
     assert call.messages[0]["content"].startswith(DEFAULT_PERSONA.system_prompt)
@@ -496,7 +492,7 @@ async def test_the_personas_style_shapes_what_is_stored_and_sent(
     )
     event = reply_request(seeded, [message])
 
-    await make_service().on_reply_requested(event, delivery())
+    await make_service().on_reply_requested(event)
 
     row = await reply_row(db_pool, event.event_id)
     assert list(row["parts"]) == ["Oi! Temos sim.", "Hoje tem 10% de desconto em tudo."]

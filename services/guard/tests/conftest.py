@@ -285,13 +285,12 @@ def build_guard(
         lease_ms=policy.claim_lease_ms,
     )
     relay = RecordingRelay()
-    guard = Guard(
+    guard = Guard(policy=policy, outbox=Outbox(producer))
+    guard.bind(
         pool=pool,
         relay=relay,
         loop_counter=LoopCounter(redis, keys, ttl_s=policy.loop_counter_ttl_s),
         debounce=debounce,
-        policy=policy,
-        outbox=Outbox(producer),
     )
     return GuardUnderTest(
         guard=guard,

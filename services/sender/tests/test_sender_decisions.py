@@ -31,10 +31,11 @@ from evolution_client import (
     EvolutionUnreachableError,
     NumberNotOnWhatsAppError,
 )
+from messaging import backoff_delay_s
 from sender.gates import InstanceAccess, RecipientFacts, RefusalReason, check_gates
 from sender.outcomes import alert_key, message_failed, message_sent, send_alert
 from sender.recipients import digit_variants, recipient_digits
-from sender.retries import FailureVerdict, backoff_delay_s, judge_failure
+from sender.retries import FailureVerdict, judge_failure
 from sender.sending import failure_code
 
 ACCESS = InstanceAccess(name="loja", token="secret-token")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import uuid
 
+import asyncpg
 import pytest
 from pydantic import SecretStr
 
@@ -513,3 +515,65 @@ async def test_conversations_send_concurrently_while_each_stays_in_order(
         and b.started < a.ended
     ]
     assert overlapping, "sends of different conversations overlap in time"
+
+
+async def test_an_infrastructure_failure_in_one_lane_never_makes_a_send_in_flight_in_another_ambiguous(
+    run_sender: RunSender, world: World, stub: EvolutionStub, db_pool: Pool, database_dsn: str
+) -> None:
+    """Lane isolation: conversation B's database connection dies while A's sendText is in flight.
+
+    B's lane retries until the database answers again; A's call runs to its end and is
+    recorded as sent, never cancelled into an ambiguous send.
+    """
+    other = await add_contact(db_pool, world.tenant_id, world.instance_id)
+    in_flight = world.command("a caminho")
+    failing = world.command("falha no banco", contact=other)
+    stub.hang_next = 1
+    evolution = EvolutionSettings(base_url=stub.url, api_key=SecretStr(GLOBAL_KEY), read_timeout_s=30.0)
+    async with run_sender(evolution=evolution) as harness:
+        await harness.publish(in_flight)
+        await wait_until(lambda: stub.calls_to("sendText", "a caminho"), timeout=30, message="A in flight")
+        blocker = await asyncpg.connect(database_dsn)
+        try:
+            # Hold B's send id: B's INSERT waits on it until its connection is terminated.
+            async with blocker.transaction():
+                await blocker.execute(
+                    "INSERT INTO sends (send_id, tenant_id, instance_id, instance_name, recipient,"
+                    " recipient_digits, text, purpose, status)"
+                    " VALUES ($1, $2, $3, $4, 'x', 'x', 'x', 'reply', 'sending')",
+                    failing.data.send_id,
+                    world.tenant_id,
+                    world.instance_id,
+                    world.instance_name,
+                )
+                await harness.publish(failing)
+                waiting = await wait_until(
+                    lambda: db_pool.fetchval(
+                        "SELECT pid FROM pg_stat_activity WHERE application_name = 'mirage-sender'"
+                        " AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO sends%'"
+                    ),
+                    timeout=30,
+                    message="B waiting on its insert",
+                )
+                assert await db_pool.fetchval("SELECT pg_terminate_backend($1)", waiting)
+                await asyncio.sleep(0.3)  # B's lane has seen the failure and waits to retry
+                raise _RollBack
+        except _RollBack:
+            pass
+        finally:
+            await blocker.close()
+        await harness.wait_status(failing.data.send_id, "sent")
+        still = await harness.row(in_flight.data.send_id)
+        assert still is not None
+        assert still["status"] == "sending", "A is still in its call"
+        stub.release_hung()
+        row = await harness.wait_status(in_flight.data.send_id, "sent")
+        await harness.settled()
+        await assert_quiet(harness, in_flight.data.send_id)
+    assert row["attempts"] == 1
+    assert [call.text for call in stub.calls_to("sendText")].count("a caminho") == 1
+    assert [call.text for call in stub.calls_to("sendText")].count("falha no banco") == 1
+
+
+class _RollBack(Exception):
+    """Leaves the blocking transaction by rolling it back."""

@@ -34,7 +34,9 @@ from contracts._registry import (
     AnyEvent,
     UnexpectedEventError,
     parse_event,
+    parse_topic_event,
     partition_key,
+    topic_event_type,
     topic_of,
 )
 from contracts._rounds import (
@@ -105,8 +107,10 @@ __all__ = [
     "UnexpectedEventError",
     "dead_letter_topic",
     "parse_event",
+    "parse_topic_event",
     "partition_key",
     "stable_id",
+    "topic_event_type",
     "topic_of",
     "utc_now",
 ]

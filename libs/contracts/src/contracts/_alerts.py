@@ -27,6 +27,9 @@ class AdminAlertData(Payload):
     send_id: uuid.UUID | None = None
     campaign_id: uuid.UUID | None = None
     context: dict[str, str] = Field(default_factory=dict)
+    # True: the condition `alert_key` names has ended for this subject (an ambiguous send
+    # turned out sent, a stalled consumer moved again); it resolves an occurrence, it is not one.
+    resolved: bool = False
 
 
 class AdminAlert(Envelope):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Final
+from functools import cache
+from typing import Annotated, Any, Final, Union
 
 from pydantic import Field, TypeAdapter
 
@@ -75,6 +76,33 @@ def topic_of(event: Envelope) -> Topic:
 
 class UnexpectedEventError(ValueError):
     """A well-formed event arrived on a topic that does not carry its type."""
+
+
+@cache
+def topic_event_type(topic: Topic) -> Any:
+    """The type of what travels on `topic`: its one event class, or their union discriminated by `type`.
+
+    A consumer's handler is annotated with it, so the AsyncAPI document FastStream generates
+    shows each topic's payload schema.
+    """
+    types = TOPIC_EVENTS[topic]
+    if len(types) == 1:
+        return types[0]
+    return Annotated[Union[types], Field(discriminator="type")]  # noqa: UP007 - a runtime tuple of types
+
+
+@cache
+def _topic_adapter(topic: Topic) -> TypeAdapter[Any]:
+    return TypeAdapter(topic_event_type(topic))
+
+
+def parse_topic_event(raw: bytes | str, topic: Topic) -> Envelope:
+    """Parse the wire form of an event that travels on `topic`.
+
+    Raises `pydantic.ValidationError` for a malformed body or a type the topic does not carry.
+    """
+    event: Envelope = _topic_adapter(topic).validate_json(raw)
+    return event
 
 
 def parse_event(raw: bytes | str, topic: Topic | None = None) -> Envelope:

@@ -72,6 +72,8 @@ class AlertCause(StrEnum):
     INSTANCE_LOGGED_OUT = "instance_logged_out"
     INSTANCE_LIKELY_BANNED = "instance_likely_banned"
     QUOTA_EXHAUSTED = "quota_exhausted"
+    # A consumer keeps failing on a record because a dependency is down (PostgreSQL, Redis, Kafka).
+    CONSUMER_STALLED = "consumer_stalled"
 
 
 class AlertSeverity(StrEnum):

@@ -1,5 +1,5 @@
 """Kafka wiring with safe defaults, in one place: durable producers, at-least-once
-keyed concurrent consumers with dead letters, and the transactional outbox."""
+consumers running records in per-key lanes, dead letters, and the transactional outbox."""
 
 from messaging.admin import (
     KafkaUnavailableError,
@@ -7,25 +7,23 @@ from messaging.admin import (
     delete_topics_with_prefixes,
     ensure_topics,
 )
+from messaging.backoff import RetryPolicy, backoff_delay_s
 from messaging.broker import create_broker
-from messaging.consumer import (
-    Delivery,
-    KeyedConsumer,
-    PermanentFailure,
-    RetryPolicy,
-    is_infrastructure_error,
-)
+from messaging.consumer import Handler, KeyedConsumer
+from messaging.errors import PermanentFailure, is_infrastructure_error
 from messaging.ledger import claim_event
+from messaging.metrics import MessagingMetrics
 from messaging.outbox import Outbox, OutboxRelay, PreparedEvents, StagedEvent
 from messaging.runtime import MessagingRuntime
 from messaging.settings import KafkaSettings
 from messaging.trace_headers import context_from_headers, current_trace_headers
 
 __all__ = [
-    "Delivery",
+    "Handler",
     "KafkaSettings",
     "KafkaUnavailableError",
     "KeyedConsumer",
+    "MessagingMetrics",
     "MessagingRuntime",
     "Outbox",
     "OutboxRelay",
@@ -33,6 +31,7 @@ __all__ = [
     "PreparedEvents",
     "RetryPolicy",
     "StagedEvent",
+    "backoff_delay_s",
     "claim_event",
     "cluster_metadata",
     "context_from_headers",

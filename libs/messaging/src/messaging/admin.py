@@ -53,7 +53,8 @@ async def cluster_metadata(settings: KafkaSettings, client_id: str = "mirage-pro
 async def ensure_topics(
     settings: KafkaSettings, topics: Iterable[str], *, client_id: str = "mirage-admin"
 ) -> None:
-    """Create the (physical) topics that do not exist yet, with the configured partitions.
+    """Create the (physical) topics that do not exist yet, with the configured partitions,
+    replication factor and `min.insync.replicas` (existing topics are left as they are).
 
     Connects even when there is nothing to create: start-up relies on it to fail
     fast on an unreachable cluster before the broker's clients are built.
@@ -73,6 +74,7 @@ async def ensure_topics(
                     name=name,
                     num_partitions=settings.partitions,
                     replication_factor=settings.replication_factor,
+                    topic_configs={"min.insync.replicas": str(settings.min_insync_replicas)},
                 )
                 for name in missing
             ]

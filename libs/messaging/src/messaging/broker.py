@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import logging
-
 from faststream.kafka import KafkaBroker
-from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 
 from messaging.settings import KafkaSettings
 
@@ -17,8 +14,10 @@ def create_broker(settings: KafkaSettings, *, client_id: str) -> KafkaBroker:
       so a retried send never duplicates or reorders within a partition;
     - topics are created explicitly (`messaging.admin.ensure_topics`), never by
       a typo in a subscriber;
-    - FastStream's telemetry middleware traces every publish and consume and
-      carries the trace context in Kafka headers.
+    - no FastStream logging or telemetry middleware: consumers hand records to
+      their lanes and return at once (`messaging.consumer`), so the runtime logs
+      and traces the work itself, around each record's processing (the trace
+      context travels in the records' headers).
     """
     return KafkaBroker(
         settings.bootstrap_servers,
@@ -29,9 +28,5 @@ def create_broker(settings: KafkaSettings, *, client_id: str) -> KafkaBroker:
         request_timeout_ms=settings.request_timeout_ms,
         graceful_timeout=settings.graceful_timeout_s,
         allow_auto_create_topics=False,
-        middlewares=(KafkaTelemetryMiddleware(),),
-        # FastStream's records go through the service's structured logging, and its
-        # per-batch "Received"/"Processed" lines only show at DEBUG.
-        logger=logging.getLogger("mirage.faststream"),
-        log_level=logging.DEBUG,
+        logger=None,
     )

@@ -6,15 +6,27 @@ its database commit and the publish would lose the event, and a crash between
 the publish and the commit would publish an event for a change that never
 happened. Instead it calls `Outbox.stage` inside its transaction. After the
 commit it hands the staged rows to its `OutboxRelay`, which publishes them at
-once (the fast path) and deletes them. Rows the fast path could not publish
-(Kafka down, process killed) are picked up by the relay's sweep, in any replica,
-with `FOR UPDATE SKIP LOCKED`. Publication is at-least-once; consumers are
-idempotent by event id.
+once (the fast path); published rows are deleted in bulk a moment later.
 
-The relay publishes through its own idempotent `acks=all` aiokafka producer
-rather than through the FastStream broker: the trace context was captured in
-the staged headers when the event was staged, so consumers continue the
-producer's trace, and a relay publish costs a fraction of a broker publish.
+**Order per key survives failures.** When a fast-path publish fails (Kafka is
+down), the relay switches to *recovery*: nothing more goes through the fast
+path, and sweeps publish every row of the producer in id order (within a key,
+id order is the order the rows were staged in) until the outbox is drained;
+only then does the fast path resume. A relay also starts in recovery, so rows
+an earlier process left behind (it was stopped or killed before publishing
+them) go out before anything new. So a later row of a key never overtakes an
+earlier one that failed. A sweep also never publishes a row while an older row
+of the same key is still waiting elsewhere (locked by another replica's sweep,
+or in this relay's fast path). A record Kafka did not acknowledge in time stays
+with the producer, which retries it; recovery waits for it before sweeping.
+
+Rows a crashed process left behind are picked up by the periodic sweep of any
+replica (rows older than `sweep_after_s`, `FOR UPDATE SKIP LOCKED`).
+Publication is at-least-once; consumers are idempotent by event id.
+
+The relay publishes through its own idempotent `acks=all` aiokafka producer:
+the trace context was captured in the staged headers when the event was
+staged, so consumers continue the producer's trace.
 """
 
 from __future__ import annotations
@@ -30,6 +42,7 @@ from aiokafka import AIOKafkaProducer
 
 from contracts import Envelope, partition_key, topic_of
 from database import Connection, Pool
+from messaging.metrics import MessagingMetrics
 from messaging.settings import KafkaSettings
 from messaging.trace_headers import current_trace_headers
 
@@ -125,8 +138,32 @@ class Outbox:
         return prepared.staged([row["id"] for row in rows])
 
 
+# Rows of the producer, oldest first, that nobody else holds and whose key has no older row
+# still waiting (in this relay's fast path, or locked by another replica's sweep).
+# $1 producer, $2 minimum age (s), $3 ids to leave alone (in flight here, or published and
+# not deleted yet), $4 batch size, $5 ids already published by this relay.
+_SWEEP_SQL = """
+WITH picked AS (
+    SELECT id FROM outbox
+    WHERE producer = $1 AND created_at <= now() - make_interval(secs => $2)
+      AND NOT (id = ANY($3::bigint[]))
+    ORDER BY id LIMIT $4
+    FOR UPDATE SKIP LOCKED
+)
+SELECT o.id, o.topic, o.key, o.payload, o.headers
+FROM outbox o JOIN picked USING (id)
+WHERE NOT EXISTS (
+    SELECT 1 FROM outbox older
+    WHERE older.producer = $1 AND older.key = o.key AND older.id < o.id
+      AND NOT (older.id = ANY($5::bigint[]))
+      AND older.id NOT IN (SELECT id FROM picked)
+)
+ORDER BY o.id
+"""
+
+
 class OutboxRelay:
-    """Publishes one producer's staged events to Kafka and deletes them once acknowledged."""
+    """Publishes one producer's staged events to Kafka, in order per key, and deletes them."""
 
     def __init__(
         self,
@@ -134,6 +171,7 @@ class OutboxRelay:
         pool: Pool,
         settings: KafkaSettings,
         producer: str,
+        metrics: MessagingMetrics | None = None,
         sweep_interval_s: float = 1.0,
         sweep_after_s: float = 5.0,
         batch_size: int = 500,
@@ -145,6 +183,7 @@ class OutboxRelay:
         self.sweep_interval_s = sweep_interval_s
         self.sweep_after_s = sweep_after_s
         self.batch_size = batch_size
+        self.metrics = metrics or MessagingMetrics()
         self.kafka = AIOKafkaProducer(
             bootstrap_servers=settings.bootstrap_servers,
             client_id=f"mirage-{producer}-outbox",
@@ -154,27 +193,47 @@ class OutboxRelay:
             request_timeout_ms=settings.request_timeout_ms,
         )
         self._pending: list[StagedEvent] = []
+        # Records handed to the producer whose delivery outlived a publish's patience: aiokafka
+        # keeps retrying them, so recovery waits for them before it publishes anything else.
+        self._outstanding: set[asyncio.Future[object]] = set()
+        self._publish_timeout_s = settings.request_timeout_ms / 1000
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._in_flight: set[int] = set()
+        # Published, waiting for the next bulk delete.
+        self._published: list[int] = []
         self._stopping = False
+        self._stop_requested = asyncio.Event()
+        # True from a failed publish until a sweep found the outbox drained.
+        self.recovering = False
+        self._notifications = 0
         self.published = 0
         self.last_error: str | None = None
+        self._fast = self.metrics.outbox_published.labels(self.producer, "fast")
+        self._swept = self.metrics.outbox_published.labels(self.producer, "sweep")
 
     def notify(self, staged: Iterable[StagedEvent]) -> None:
-        """Hand rows committed by the caller to the fast path (no I/O, never fails)."""
-        self._pending.extend(staged)
+        """Hand rows committed by the caller to the relay (no I/O, never fails)."""
+        self._notifications += 1
+        if not self.recovering:
+            self._pending.extend(staged)
         self._wake.set()
 
     async def start(self) -> None:
         """Connect the producer and start the relay loop."""
         await self.kafka.start()
         self._stopping = False
+        self._stop_requested.clear()
+        # Rows an earlier process left behind (it stopped or crashed before publishing them)
+        # go out before anything of this one: the same keys may be staged again right away.
+        self.recovering = True
+        self._wake.set()
         self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self.producer}")
 
     async def stop(self) -> None:
-        """Publish what the fast path holds (best effort), then stop; the sweep keeps the rest."""
+        """Publish what the fast path holds (best effort), delete what was published, then stop."""
         self._stopping = True
+        self._stop_requested.set()
         self._wake.set()
         if self._task is not None:
             try:
@@ -184,22 +243,41 @@ class OutboxRelay:
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._task
             self._task = None
-        await self.kafka.stop()
+        with contextlib.suppress(Exception):
+            await self._delete_published()
+        try:
+            # With Kafka down, the producer would wait for ever to flush: the rows are still in
+            # the outbox, and the next start (or another replica's sweep) publishes them.
+            await asyncio.wait_for(self.kafka.stop(), timeout=self.settings.graceful_timeout_s)
+        except TimeoutError:
+            log.warning("outbox producer did not flush before stopping", producer=self.producer)
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
+        delete_interval = self.settings.outbox_delete_interval_ms / 1000
         next_sweep = loop.time() + self.sweep_interval_s
+        next_delete = loop.time() + delete_interval
         while True:
-            timeout = max(0.0, next_sweep - loop.time())
+            deadline = min(next_sweep, next_delete) if self._published else next_sweep
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=timeout)
+                await asyncio.wait_for(self._wake.wait(), timeout=max(0.0, deadline - loop.time()))
             self._wake.clear()
             if self._pending:
                 batch, self._pending = self._pending, []
-                await self._publish_fast(batch)
+                if not self.recovering:
+                    await self._publish_fast(batch)
+            if self.recovering and not self._stopping:
+                await self._recover()
             if self._stopping:
                 return
-            if loop.time() >= next_sweep:
+            now = loop.time()
+            if self._published and now >= next_delete:
+                try:
+                    await self._delete_published()
+                except Exception as error:  # noqa: BLE001 - the ids stay queued for the next try
+                    log.warning("outbox delete failed", producer=self.producer, error=str(error))
+                next_delete = now + delete_interval
+            if now >= next_sweep:
                 try:
                     while await self.sweep() == self.batch_size:
                         pass
@@ -213,33 +291,71 @@ class OutboxRelay:
         self._in_flight.update(ids)
         try:
             await self._publish(batch)
-            async with self.pool.acquire() as conn:
-                await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", ids)
-        except Exception as error:  # noqa: BLE001 - the sweep publishes what this could not
+        except Exception as error:  # noqa: BLE001 - the rows are in the outbox; recovery publishes them
             self.last_error = f"{type(error).__name__}: {error}"
+            self.recovering = True
             log.warning(
-                "outbox fast path failed; the sweep will retry",
+                "outbox publish failed; later events wait until the outbox is drained in order",
                 producer=self.producer,
                 events=len(batch),
                 error=self.last_error,
             )
+        else:
+            self._published.extend(ids)
+            self._fast.inc(len(batch))
         finally:
             self._in_flight.difference_update(ids)
 
-    async def sweep(self) -> int:
-        """Publish and delete staged rows older than `sweep_after_s`; returns how many."""
+    async def _recover(self) -> None:
+        """Publish every waiting row in order until none is left; then the fast path resumes."""
+        while self.recovering and not self._stopping:
+            if self._outstanding:
+                # Kafka still has earlier copies to deliver: they go first, or they would land
+                # behind (and be overtaken by) what the sweep publishes now.
+                done, _ = await asyncio.wait(self._outstanding, timeout=self.sweep_interval_s)
+                for future in done:
+                    future.exception()  # retrieved: delivered or given up, the sweep covers both
+                self._outstanding.difference_update(done)
+                continue
+            seen = self._notifications
+            try:
+                swept = await self.sweep(min_age_s=0.0)
+            except Exception as error:  # noqa: BLE001 - Kafka or PostgreSQL still down: try again
+                self.last_error = f"{type(error).__name__}: {error}"
+                log.info("outbox recovery waiting", producer=self.producer, error=self.last_error)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop_requested.wait(), timeout=self.sweep_interval_s)
+                continue
+            if swept == 0 and seen == self._notifications:
+                self.recovering = False
+                self._pending.clear()
+                log.info("outbox drained; publishing directly again", producer=self.producer)
+                return
+            if swept == 0:
+                # Rows were committed meanwhile: give their commit a moment, then look again.
+                await asyncio.sleep(min(0.05, self.sweep_interval_s))
+
+    async def _delete_published(self) -> None:
+        if not self._published:
+            return
+        ids, self._published = self._published, []
+        try:
+            async with self.pool.acquire() as conn:
+                await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", ids)
+        except BaseException:
+            self._published[:0] = ids
+            raise
+
+    async def sweep(self, *, min_age_s: float | None = None) -> int:
+        """Publish and delete waiting rows (older than `sweep_after_s` by default); returns how many."""
+        age = self.sweep_after_s if min_age_s is None else min_age_s
+        leave_alone = [*self._in_flight, *self._published]
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
-                "SELECT id, topic, key, payload, headers FROM outbox"
-                " WHERE producer = $1 AND created_at < now() - make_interval(secs => $2)"
-                " AND NOT (id = ANY($3::bigint[]))"
-                " ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED",
-                self.producer,
-                self.sweep_after_s,
-                list(self._in_flight),
-                self.batch_size,
+                _SWEEP_SQL, self.producer, age, leave_alone, self.batch_size, list(self._published)
             )
             if not rows:
+                await self._sample_depth(conn)
                 return 0
             batch = [
                 StagedEvent(
@@ -253,11 +369,27 @@ class OutboxRelay:
             ]
             await self._publish(batch)
             await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", [item.id for item in batch])
+        self._swept.inc(len(batch))
         log.info("outbox sweep published", producer=self.producer, events=len(batch))
         return len(batch)
 
+    async def _sample_depth(self, conn: Connection) -> None:
+        row = await conn.fetchrow(
+            "SELECT count(*) AS depth, extract(epoch FROM now() - min(created_at)) AS age"
+            " FROM outbox WHERE producer = $1",
+            self.producer,
+        )
+        if row is not None:
+            self.metrics.outbox_depth.labels(self.producer).set(row["depth"])
+            self.metrics.outbox_age.labels(self.producer).set(float(row["age"] or 0.0))
+
     async def _publish(self, batch: Sequence[StagedEvent]) -> None:
-        """Publish in order per key (sequential enqueue), across keys concurrently."""
+        """Publish in order per key (sequential enqueue), across keys concurrently.
+
+        Raises when a record is refused, or is not acknowledged within the request timeout
+        (a broker that is down: aiokafka keeps such records and retries them, so they are
+        remembered as outstanding rather than abandoned).
+        """
         lanes: dict[bytes | None, list[StagedEvent]] = {}
         for item in batch:
             lanes.setdefault(item.key, []).append(item)
@@ -275,5 +407,13 @@ class OutboxRelay:
             ]
 
         enqueued = await asyncio.gather(*(lane(items) for items in lanes.values()))
-        await asyncio.gather(*(future for futures in enqueued for future in futures))
+        futures = [future for futures in enqueued for future in futures]
+        done, pending = await asyncio.wait(futures, timeout=self._publish_timeout_s)
+        if pending:
+            self._outstanding.update(pending)
+            raise TimeoutError(
+                f"Kafka did not acknowledge {len(pending)} records in {self._publish_timeout_s:g}s"
+            )
+        for future in done:
+            future.result()
         self.published += len(batch)

@@ -27,7 +27,7 @@ class MessagingRuntime:
     produces: Iterable[Topic] = field(default_factory=tuple)
 
     def register(self) -> None:
-        """Attach every consumer's subscriber to the broker."""
+        """Declare every consumer's subscriber on the broker."""
         for consumer in self.consumers:
             consumer.register()
 
@@ -37,12 +37,20 @@ class MessagingRuntime:
         for consumer in self.consumers:
             topics.update(consumer.topics)
         await ensure_topics(self.settings, topics)
+        for consumer in self.consumers:
+            await consumer.start()
         await self.broker.start()
         if self.relay is not None:
             await self.relay.start()
 
     async def stop(self) -> None:
-        """Finish in-flight batches and commit them, flush the outbox, then disconnect."""
+        """Finish the records in flight and commit them, flush the outbox, then disconnect.
+
+        Consumers close before their subscribers stop: committing needs the aiokafka
+        consumer, which stops with its subscriber.
+        """
+        for consumer in self.consumers:
+            await consumer.close()
         for subscriber in self.broker.subscribers:
             await subscriber.stop()
         if self.relay is not None:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from contracts import Topic, dead_letter_topic
 
 
 class KafkaSettings(BaseModel):
-    """How a service reaches Kafka and how its topics and consumers are shaped."""
+    """How a service reaches Kafka, how its topics are shaped and how its consumers behave."""
 
     bootstrap_servers: str = "127.0.0.1:19092"
     # Prepended to every topic name: isolates tests and lets several Mirage
@@ -16,22 +16,45 @@ class KafkaSettings(BaseModel):
     topic_prefix: str = ""
     # Prepended to every consumer group id, for the same reasons.
     group_prefix: str = ""
+
+    # Shape of the topics Mirage creates (existing topics are left as they are). The local
+    # stack has one broker; production runs three with replication_factor=3 and
+    # min_insync_replicas=2, so an acknowledged write survives the loss of one broker.
     partitions: int = Field(default=6, ge=1)
     replication_factor: int = Field(default=1, ge=1)
-    # Consumer shape: a fetched batch is processed concurrently across keys.
-    max_batch: int = Field(default=256, ge=1)
-    # How long one poll waits for records; it returns as soon as any arrive.
-    batch_timeout_ms: int = Field(default=200, ge=1)
+    min_insync_replicas: int = Field(default=1, ge=1)
+
+    # Consumers: records run in per-key lanes; at most this many are admitted and unfinished
+    # at once per consumer (the fetch waits beyond it).
+    max_in_flight: int = Field(default=1000, ge=1)
+    # Finished offsets are committed at most this often (and at every revocation and shutdown).
+    commit_interval_ms: int = Field(default=200, ge=1)
+    # At a revocation, how long the lanes of revoked partitions may take to finish the
+    # record they are running before they are stopped.
+    revoke_timeout_s: float = Field(default=30.0, gt=0)
+    # A record that keeps failing for infrastructure reasons this long raises one admin
+    # alert and the `mirage_consumer_stalled` metric.
+    stall_alert_after_s: float = Field(default=120.0, gt=0)
     session_timeout_ms: int = Field(default=10_000, ge=6_000)
     heartbeat_interval_ms: int = Field(default=3_000, ge=100)
     max_poll_interval_ms: int = Field(default=300_000, ge=10_000)
-    # Producer shape.
+
+    # Producers.
     linger_ms: int = Field(default=2, ge=0)
     request_timeout_ms: int = Field(default=30_000, ge=1_000)
+    # The outbox relay deletes published rows in bulk at most this often.
+    outbox_delete_interval_ms: int = Field(default=250, ge=1)
+
     # How long start-up waits for the broker before it gives up.
     connect_timeout_s: float = Field(default=10.0, gt=0)
-    # Seconds a service waits for in-flight batches when it is asked to stop.
+    # Seconds a service waits for in-flight records when it is asked to stop.
     graceful_timeout_s: float = Field(default=20.0, gt=0)
+
+    @model_validator(mode="after")
+    def _replicas_fit(self) -> KafkaSettings:
+        if self.min_insync_replicas > self.replication_factor:
+            raise ValueError("min_insync_replicas cannot exceed replication_factor")
+        return self
 
     def topic(self, topic: Topic | str) -> str:
         """The physical name of a logical topic."""

@@ -9,11 +9,13 @@ from typing import Any
 
 from aiokafka.errors import KafkaError
 from fastapi import FastAPI
+from fastapi.responses import Response
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from redis.asyncio import Redis
 
 from database import DatabaseUnavailableError, Pool, PostgresSettings, create_pool
-from messaging import KafkaUnavailableError, MessagingRuntime
+from messaging import KafkaUnavailableError, MessagingMetrics, MessagingRuntime
 from redis_client import RedisSettings, RedisUnavailableError, create_redis
 from service_runtime.probes import Probes, probe_router
 from service_runtime.settings import MirageSettings
@@ -28,6 +30,9 @@ class ServiceHost:
         self.name = name
         self.settings_type = settings_type
         self.probes = Probes()
+        # One registry per process's app (tests run several apps in one process), served on `/metrics`.
+        self.registry = CollectorRegistry()
+        self.messaging_metrics = MessagingMetrics(self.registry)
         self._stack = AsyncExitStack()
         self._startup: Callable[[], Awaitable[None]] | None = None
         self.started = False
@@ -136,6 +141,19 @@ class ServiceHost:
         )
         app.state.host = self
         app.include_router(probe_router(self.probes))
+        registry = self.registry
+
+        @app.get(
+            "/metrics",
+            tags=["operations"],
+            summary="Prometheus metrics",
+            response_class=Response,
+            responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
+        )
+        async def prometheus_metrics() -> Response:
+            """The process's operational metrics (Prometheus text format, unauthenticated)."""
+            return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
         if tracing_enabled():
             # With OTEL_SDK_DISABLED=true there is nothing to record: skip the middleware's cost.
             FastAPIInstrumentor.instrument_app(app, excluded_urls="livez,readyz")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import FastAPI
 
 from api.alerts.delivery import AlertDispatcher
@@ -25,16 +23,16 @@ from api.instances.service import InstanceService
 from api.live.hub import LiveHub
 from api.live.listener import StatusChangeListener
 from api.live.routes import router as live_router
-from api.metrics import ApiMetrics, metrics_router
+from api.metrics import ApiMetrics
 from api.personas.routes import router as personas_router
 from api.ratelimit.limiter import RateLimiter
 from api.ratelimit.response_headers import RateLimitHeaders
 from api.redis_connections import fast_failing_redis
 from api.settings import ApiSettings
 from api.tenants.routes import router as tenants_router
-from contracts import AdminAlert, InstanceStatusChanged, Topic
+from contracts import Topic
 from evolution_client import EvolutionClient
-from messaging import Delivery, KeyedConsumer, MessagingRuntime, Outbox, OutboxRelay, create_broker
+from messaging import KeyedConsumer, MessagingRuntime, Outbox, OutboxRelay, create_broker
 from service_runtime import ServiceHost, StartupError, configure_logging, configure_tracing
 
 PRODUCER = "api"
@@ -51,19 +49,12 @@ Every error has the body `{"error": {"code", "message"}}`.
 """
 
 
-class _Late:
-    """What only exists once start-up ran (the pool and what needs it)."""
-
-    intake: AlertIntake
-    lifecycle: LifecycleAlerts
-
-
 def create_app(settings: ApiSettings) -> FastAPI:
     """Build the api: routes, Kafka consumers, the outbox relay and the background sweeps."""
     configure_logging("api", level=settings.runtime.log_level, json_lines=settings.runtime.log_json)
     configure_tracing("mirage-api")
     host = ServiceHost("api", ApiSettings)
-    metrics = ApiMetrics()
+    metrics = ApiMetrics(host.registry)
     context = ApiContext(
         settings=settings,
         metrics=metrics,
@@ -71,35 +62,33 @@ def create_app(settings: ApiSettings) -> FastAPI:
     )
     broker = create_broker(settings.kafka, client_id="mirage-api")
     outbox = Outbox(PRODUCER, namespace=settings.kafka.topic_prefix)
-    # Consumers are registered now (AsyncAPI sees them); their handlers exist once start-up ran.
-    late = _Late()
-
-    async def on_admin_alert(event: AdminAlert, delivery: Delivery) -> None:
-        await late.intake.on_admin_alert(event, delivery)
-
-    async def on_status_changed(event: InstanceStatusChanged, delivery: Delivery) -> None:
-        await late.lifecycle.on_status_changed(event, delivery)
-
-    consumers: list[KeyedConsumer[Any]] = [
+    intake = AlertIntake()
+    lifecycle = LifecycleAlerts(outbox=outbox)
+    consumers = (
         KeyedConsumer(
             broker=broker,
             settings=settings.kafka,
             topic=Topic.ADMIN_ALERT,
             consumer=ALERTS_CONSUMER,
-            accepts=(AdminAlert,),
-            handler=on_admin_alert,
+            handler=intake.on_admin_alert,
+            metrics=host.messaging_metrics,
         ),
         KeyedConsumer(
             broker=broker,
             settings=settings.kafka,
             topic=Topic.INSTANCE_STATUS_CHANGED,
             consumer=LIFECYCLE_CONSUMER,
-            accepts=(InstanceStatusChanged,),
-            handler=on_status_changed,
+            handler=lifecycle.on_status_changed,
+            metrics=host.messaging_metrics,
         ),
-    ]
-    for consumer in consumers:
-        consumer.register()
+    )
+    messaging = MessagingRuntime(
+        broker=broker,
+        settings=settings.kafka,
+        consumers=consumers,
+        produces=[Topic.INSTANCE_STATUS_CHANGED, Topic.ADMIN_ALERT],
+    )
+    messaging.register()
 
     async def startup() -> None:
         refused = settings.default_secrets_in_use()
@@ -119,19 +108,15 @@ def create_app(settings: ApiSettings) -> FastAPI:
         )
         evolution = EvolutionClient(settings.evolution)
         host.on_close(evolution.aclose)
-        relay = OutboxRelay(pool=pool, settings=settings.kafka, producer=PRODUCER)
+        relay = OutboxRelay(
+            pool=pool, settings=settings.kafka, producer=PRODUCER, metrics=host.messaging_metrics
+        )
         context.instances = InstanceService(
             pool=pool, evolution=evolution, outbox=outbox, relay=relay, settings=settings
         )
-        late.intake = AlertIntake(pool)
-        late.lifecycle = LifecycleAlerts(pool=pool, outbox=outbox, relay=relay)
-        messaging = MessagingRuntime(
-            broker=broker,
-            settings=settings.kafka,
-            consumers=consumers,
-            relay=relay,
-            produces=[Topic.INSTANCE_STATUS_CHANGED, Topic.ADMIN_ALERT],
-        )
+        intake.bind(pool)
+        lifecycle.bind(pool=pool, relay=relay)
+        messaging.relay = relay
         await host.start_messaging(messaging)
 
         health_redis = fast_failing_redis(settings.redis, timeout_s=settings.health.check_timeout_s * 0.8)
@@ -185,7 +170,6 @@ def create_app(settings: ApiSettings) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(RateLimitHeaders)
     app.include_router(health_router)
-    app.include_router(metrics_router(metrics))
     for router in (
         tenants_router,
         instances_router,
@@ -196,4 +180,5 @@ def create_app(settings: ApiSettings) -> FastAPI:
         live_router,
     ):
         app.include_router(router)
+    # The web dashboard (pages at `/` and `/ui/…`), last: it owns no route of the JSON api.
     return app

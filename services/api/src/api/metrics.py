@@ -1,21 +1,19 @@
-"""Operational metrics of one api process (Prometheus), served on `/metrics`.
+"""Operational metrics of one api process (Prometheus), served on `/metrics` by the service host.
 
-Each app gets its own registry, so several apps in one process (tests, two
-replicas in-process) never collide on metric names.
+They live in the app's own registry (`ServiceHost.registry`), so several apps in one
+process (tests, two replicas in-process) never collide on metric names.
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-from fastapi.responses import Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 
 class ApiMetrics:
     """The counters and gauges the api maintains."""
 
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
         self.rate_limit_fail_open = Counter(
             "mirage_api_rate_limit_fail_open",
             "Requests served without a rate-limit decision because Redis failed or was skipped.",
@@ -41,20 +39,3 @@ class ApiMetrics:
             ["outcome"],
             registry=self.registry,
         )
-
-
-def metrics_router(metrics: ApiMetrics) -> APIRouter:
-    """`GET /metrics` in the Prometheus text format (unauthenticated, for scrapers)."""
-    router = APIRouter(tags=["operations"])
-
-    @router.get(
-        "/metrics",
-        summary="Prometheus metrics",
-        response_class=Response,
-        responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
-    )
-    async def prometheus_metrics() -> Response:
-        """The process's operational metrics."""
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
-
-    return router

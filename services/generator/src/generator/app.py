@@ -9,11 +9,10 @@ import structlog
 from fastapi import FastAPI
 
 from contracts import Topic
-from generator.handlers.reply_requested import reply_requested_consumer
-from generator.replies import PRODUCER, ReplyGenerator
+from generator.replies import CONSUMER, PRODUCER, ReplyGenerator
 from generator.reply_model import build_reply_model
 from generator.settings import GeneratorSettings
-from messaging import MessagingRuntime, OutboxRelay, create_broker
+from messaging import KeyedConsumer, MessagingRuntime, OutboxRelay, create_broker
 from service_runtime import ServiceHost, configure_logging, configure_tracing
 
 log = structlog.get_logger(__name__)
@@ -32,12 +31,21 @@ def create_app(settings: GeneratorSettings, *, environ: Mapping[str, str] | None
     model = build_reply_model(endpoint)
     generator = ReplyGenerator(settings, model)
     broker = create_broker(settings.kafka, client_id="mirage-generator")
-    # A later `turn.requested` consumer joins this list with its own handler module.
-    consumers = [reply_requested_consumer(broker, settings, generator)]
     messaging = MessagingRuntime(
         broker=broker,
         settings=settings.kafka,
-        consumers=consumers,
+        consumers=[
+            # Concurrent across conversations, in order within one.
+            KeyedConsumer(
+                broker=broker,
+                settings=settings.kafka,
+                topic=Topic.REPLY_REQUESTED,
+                consumer=CONSUMER,
+                handler=generator.on_reply_requested,
+                max_concurrency=settings.max_concurrent_conversations,
+                metrics=host.messaging_metrics,
+            )
+        ],
         produces=(Topic.REPLY_GENERATED, Topic.SEND_REQUESTED),
     )
     messaging.register()
@@ -46,7 +54,9 @@ def create_app(settings: GeneratorSettings, *, environ: Mapping[str, str] | None
         # Closed last: consumers finish their in-flight model calls before the client goes.
         host.on_close(model.close)
         pool = await host.open_pool(settings.postgres)
-        relay = OutboxRelay(pool=pool, settings=settings.kafka, producer=PRODUCER)
+        relay = OutboxRelay(
+            pool=pool, settings=settings.kafka, producer=PRODUCER, metrics=host.messaging_metrics
+        )
         messaging.relay = relay
         generator.bind(pool, relay)
         await host.start_messaging(messaging)

@@ -39,7 +39,7 @@ from generator.reply_model import ModelFailure, ModelRequest, ReplyModel
 from generator.reply_style import style_reply
 from generator.settings import GeneratorSettings
 from generator.typing_delay import TypingDelays
-from messaging import Delivery, Outbox, OutboxRelay, PermanentFailure, claim_event
+from messaging import Outbox, OutboxRelay, PermanentFailure, claim_event
 
 # The consumer name of the processed-event ledger and the producer name of the outbox.
 CONSUMER = "generator"
@@ -160,7 +160,7 @@ class ReplyGenerator:
             raise RuntimeError("the generator handled an event before start-up bound its relay")
         return self._relay
 
-    async def on_reply_requested(self, event: GenerateReply, _: Delivery) -> None:
+    async def on_reply_requested(self, event: GenerateReply) -> None:
         """Answer one request exactly once: store the reply and stage its events."""
         draft = await self.draft_reply(event)
         if draft is not None:

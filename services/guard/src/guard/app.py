@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from contracts import MessageReceived, Topic
+from contracts import Topic
 from guard.burst_flusher import BurstFlusher
 from guard.debounce import DebounceStore
-from guard.handlers.message_received import MessageReceivedHandler
 from guard.loop_counter import LoopCounter
 from guard.redis_keys import GuardRedisKeys
 from guard.service import CONSUMER, PRODUCER, Guard
@@ -20,25 +19,29 @@ PRODUCES = (Topic.REPLY_REQUESTED, Topic.CONVERSATION_BLOCKED, Topic.CONTACT_OPT
 
 def create_app(settings: GuardSettings) -> FastAPI:
     """Build the guard process: the `message.received` consumer, the outbox relay and the
-    burst flusher, behind `/livez` and `/readyz`."""
+    burst flusher, behind `/livez`, `/readyz` and `/metrics`."""
     configure_logging("guard", level=settings.runtime.log_level, json_lines=settings.runtime.log_json)
     configure_tracing("mirage-guard")
     host = ServiceHost("guard", GuardSettings)
+    policy = settings.policy
+    guard = Guard(policy=policy, outbox=Outbox(PRODUCER, namespace=settings.kafka.topic_prefix))
     broker = create_broker(settings.kafka, client_id="mirage-guard")
-    handler = MessageReceivedHandler()
-    consumer = KeyedConsumer(
+    messaging = MessagingRuntime(
         broker=broker,
         settings=settings.kafka,
-        topic=Topic.MESSAGE_RECEIVED,
-        consumer=CONSUMER,
-        accepts=(MessageReceived,),
-        handler=handler,
-    )
-    messaging = MessagingRuntime(
-        broker=broker, settings=settings.kafka, consumers=[consumer], produces=PRODUCES
+        consumers=[
+            KeyedConsumer(
+                broker=broker,
+                settings=settings.kafka,
+                topic=Topic.MESSAGE_RECEIVED,
+                consumer=CONSUMER,
+                handler=guard.on_message_received,
+                metrics=host.messaging_metrics,
+            )
+        ],
+        produces=PRODUCES,
     )
     messaging.register()
-    policy = settings.policy
 
     async def startup() -> None:
         pool = await host.open_pool(settings.postgres)
@@ -51,17 +54,16 @@ def create_app(settings: GuardSettings) -> FastAPI:
             max_wait_ms=policy.debounce_max_wait_ms,
             lease_ms=policy.claim_lease_ms,
         )
-        relay = OutboxRelay(pool=pool, settings=settings.kafka, producer=PRODUCER)
+        relay = OutboxRelay(
+            pool=pool, settings=settings.kafka, producer=PRODUCER, metrics=host.messaging_metrics
+        )
         messaging.relay = relay
-        guard = Guard(
+        guard.bind(
             pool=pool,
             relay=relay,
             loop_counter=LoopCounter(redis, keys, ttl_s=policy.loop_counter_ttl_s),
             debounce=debounce,
-            policy=policy,
-            outbox=Outbox(PRODUCER, namespace=settings.kafka.topic_prefix),
         )
-        handler.guard = guard
         await host.start_messaging(messaging)
         flusher = BurstFlusher(
             store=debounce,

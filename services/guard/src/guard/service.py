@@ -45,6 +45,16 @@ class StagedEventSink(Protocol):
         """Publish rows the caller has committed."""
 
 
+@dataclass(frozen=True)
+class _Dependencies:
+    """What start-up opens for the guard."""
+
+    pool: Pool
+    relay: StagedEventSink
+    loop_counter: LoopCounter
+    debounce: DebounceStore
+
+
 @dataclass
 class _Outcome:
     """What is left to do once the decision's transaction committed."""
@@ -57,22 +67,38 @@ class _Outcome:
 class Guard:
     """Decides, for every message ingest stored, whether and when Mirage answers it."""
 
-    def __init__(
-        self,
-        *,
-        pool: Pool,
-        relay: StagedEventSink,
-        loop_counter: LoopCounter,
-        debounce: DebounceStore,
-        policy: GuardPolicy,
-        outbox: Outbox | None = None,
-    ) -> None:
-        self._pool = pool
-        self._relay = relay
-        self._loops = loop_counter
-        self._debounce = debounce
+    def __init__(self, *, policy: GuardPolicy, outbox: Outbox | None = None) -> None:
         self._policy = policy
         self._outbox = outbox or Outbox(PRODUCER)
+        self._bound: _Dependencies | None = None
+
+    def bind(
+        self, *, pool: Pool, relay: StagedEventSink, loop_counter: LoopCounter, debounce: DebounceStore
+    ) -> None:
+        """Attach the dependencies opened at start-up (before the consumer starts)."""
+        self._bound = _Dependencies(pool, relay, loop_counter, debounce)
+
+    @property
+    def _deps(self) -> _Dependencies:
+        if self._bound is None:
+            raise RuntimeError("the guard decided before start-up bound its dependencies")
+        return self._bound
+
+    @property
+    def _pool(self) -> Pool:
+        return self._deps.pool
+
+    @property
+    def _relay(self) -> StagedEventSink:
+        return self._deps.relay
+
+    @property
+    def _loops(self) -> LoopCounter:
+        return self._deps.loop_counter
+
+    @property
+    def _debounce(self) -> DebounceStore:
+        return self._deps.debounce
 
     async def on_message_received(self, event: MessageReceived) -> None:
         """Decide on one message and record why, exactly once per event id."""

@@ -34,7 +34,9 @@ def create_app(settings: IngestSettings) -> FastAPI:
 
     async def startup() -> None:
         pool = await host.open_pool(settings.postgres)
-        relay = OutboxRelay(pool=pool, settings=settings.kafka, producer=PRODUCER)
+        relay = OutboxRelay(
+            pool=pool, settings=settings.kafka, producer=PRODUCER, metrics=host.messaging_metrics
+        )
         messaging = MessagingRuntime(
             broker=broker,
             settings=settings.kafka,

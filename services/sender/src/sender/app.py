@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from contracts import SendText, Topic
+from contracts import Topic
 from evolution_client import EvolutionClient, EvolutionSettings
 from messaging import KeyedConsumer, MessagingRuntime, OutboxRelay, RetryPolicy, create_broker
-from sender.handlers.send_requested import SendRequestedHandler
 from sender.outcomes import PRODUCER
 from sender.sending import CONSUMER, SendService
 from sender.settings import SenderSettings
@@ -25,24 +24,25 @@ def create_app(settings: SenderSettings) -> FastAPI:
     configure_logging("sender", level=settings.runtime.log_level, json_lines=settings.runtime.log_json)
     configure_tracing("mirage-sender")
     host = ServiceHost("sender", SenderSettings)
+    sender = SendService(settings=settings)
     broker = create_broker(settings.kafka, client_id="mirage-sender")
-    handler = SendRequestedHandler()
-    consumer = KeyedConsumer(
-        broker=broker,
-        settings=settings.kafka,
-        topic=Topic.SEND_REQUESTED,
-        consumer=CONSUMER,
-        accepts=(SendText,),
-        handler=handler,
-        # Re-runs the handler only after unexpected errors; HTTP attempts are counted in
-        # the database, so a re-run never adds one beyond `retry.attempts`.
-        retry=RetryPolicy(attempts=settings.handler_attempts),
-        max_concurrency=settings.max_concurrent_sends,
-    )
     messaging = MessagingRuntime(
         broker=broker,
         settings=settings.kafka,
-        consumers=[consumer],
+        consumers=[
+            KeyedConsumer(
+                broker=broker,
+                settings=settings.kafka,
+                topic=Topic.SEND_REQUESTED,
+                consumer=CONSUMER,
+                handler=sender.send,
+                # Re-runs the handler only after unexpected errors; HTTP attempts are counted in
+                # the database, so a re-run never adds one beyond `retry.attempts`.
+                retry=RetryPolicy(attempts=settings.handler_attempts),
+                max_concurrency=settings.max_concurrent_sends,
+                metrics=host.messaging_metrics,
+            )
+        ],
         produces=(Topic.MESSAGE_SENT, Topic.MESSAGE_FAILED, Topic.ADMIN_ALERT),
     )
     messaging.register()
@@ -59,11 +59,13 @@ def create_app(settings: SenderSettings) -> FastAPI:
             )
         pool = await host.open_pool(settings.postgres)
         evolution = EvolutionClient(settings.evolution)
-        # Registered before messaging: closed after the consumer finished its batches.
+        # Registered before messaging: closed after the consumer finished its records.
         host.on_close(evolution.aclose)
-        relay = OutboxRelay(pool=pool, settings=settings.kafka, producer=PRODUCER)
+        relay = OutboxRelay(
+            pool=pool, settings=settings.kafka, producer=PRODUCER, metrics=host.messaging_metrics
+        )
         messaging.relay = relay
-        handler.bind(SendService(pool=pool, evolution=evolution, relay=relay, settings=settings))
+        sender.bind(pool=pool, evolution=evolution, relay=relay)
         await host.start_messaging(messaging)
 
     return host.create_app(title="Mirage sender", startup=startup)

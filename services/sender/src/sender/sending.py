@@ -42,13 +42,13 @@ from evolution_client import (
     NumberNotOnWhatsAppError,
     SentMessage,
 )
-from messaging import Outbox, PermanentFailure, StagedEvent, claim_event
+from messaging import Outbox, PermanentFailure, StagedEvent, backoff_delay_s, claim_event
 from sender import repository
 from sender.gates import InstanceAccess, Refusal, check_gates
 from sender.outcomes import PRODUCER, message_failed, message_sent, send_alert
 from sender.recipients import digit_variants, recipient_digits
 from sender.repository import SendRow
-from sender.retries import FailureVerdict, backoff_delay_s, judge_failure
+from sender.retries import FailureVerdict, judge_failure
 from sender.settings import SenderSettings
 
 log = structlog.get_logger(__name__)
@@ -123,21 +123,45 @@ class SendService:
     def __init__(
         self,
         *,
-        pool: Pool,
-        evolution: EvolutionClient,
-        relay: OutboxNotifier,
         settings: SenderSettings,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: Callable[[], float] = random.random,
     ) -> None:
-        self.pool = pool
-        self.evolution = evolution
-        self.relay = relay
+        self._pool: Pool | None = None
+        self._evolution: EvolutionClient | None = None
+        self._relay: OutboxNotifier | None = None
         self.settings = settings
         self.outbox = Outbox(PRODUCER, namespace=settings.kafka.topic_prefix)
         self._sleep = sleep
         self._rng = rng
         self._answers: dict[uuid.UUID, _KnownAnswer] = {}
+
+    def bind(self, *, pool: Pool, evolution: EvolutionClient, relay: OutboxNotifier) -> None:
+        """Attach the dependencies opened at start-up (before the consumer starts)."""
+        self._pool = pool
+        self._evolution = evolution
+        self._relay = relay
+
+    @property
+    def pool(self) -> Pool:
+        """The database pool (bound at start-up)."""
+        if self._pool is None:
+            raise RuntimeError("the sender handled a command before start-up bound its dependencies")
+        return self._pool
+
+    @property
+    def evolution(self) -> EvolutionClient:
+        """The Evolution API client (bound at start-up)."""
+        if self._evolution is None:
+            raise RuntimeError("the sender handled a command before start-up bound its dependencies")
+        return self._evolution
+
+    @property
+    def relay(self) -> OutboxNotifier:
+        """Where committed outbox rows go (bound at start-up)."""
+        if self._relay is None:
+            raise RuntimeError("the sender handled a command before start-up bound its dependencies")
+        return self._relay
 
     @property
     def max_attempts(self) -> int:

@@ -8,7 +8,7 @@ from api.alerts import repository
 from api.alerts.repository import Occurrence
 from contracts import AdminAlert
 from database import Pool
-from messaging import Delivery, claim_event
+from messaging import claim_event
 
 log = structlog.get_logger(__name__)
 
@@ -18,10 +18,21 @@ CONSUMER = "api-alerts"
 class AlertIntake:
     """Records admin alerts raised anywhere in Mirage."""
 
-    def __init__(self, pool: Pool) -> None:
-        self.pool = pool
+    def __init__(self) -> None:
+        self._pool: Pool | None = None
 
-    async def on_admin_alert(self, event: AdminAlert, delivery: Delivery) -> None:
+    def bind(self, pool: Pool) -> None:
+        """Attach the pool opened at start-up (before the consumer starts)."""
+        self._pool = pool
+
+    @property
+    def pool(self) -> Pool:
+        """The database pool (bound at start-up)."""
+        if self._pool is None:
+            raise RuntimeError("the alert intake consumed an event before start-up bound the pool")
+        return self._pool
+
+    async def on_admin_alert(self, event: AdminAlert) -> None:
         """Store one `admin.alert`, once, bumping the open row of its key when there is one."""
         data = event.data
         occurrence = Occurrence(

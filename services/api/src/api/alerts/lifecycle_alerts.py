@@ -22,7 +22,7 @@ from contracts import (
     stable_id,
 )
 from database import Pool
-from messaging import Delivery, Outbox, OutboxRelay, claim_event
+from messaging import Outbox, OutboxRelay, claim_event
 
 CONSUMER = "api-lifecycle-alerts"
 
@@ -74,18 +74,25 @@ def alert_for(event: InstanceStatusChanged) -> AdminAlert | None:
 class LifecycleAlerts:
     """Consumes `instance.status_changed` and raises the alerts of lost or banned numbers."""
 
-    def __init__(self, *, pool: Pool, outbox: Outbox, relay: OutboxRelay) -> None:
-        self.pool = pool
+    def __init__(self, *, outbox: Outbox) -> None:
         self.outbox = outbox
-        self.relay = relay
+        self._pool: Pool | None = None
+        self._relay: OutboxRelay | None = None
 
-    async def on_status_changed(self, event: InstanceStatusChanged, delivery: Delivery) -> None:
+    def bind(self, *, pool: Pool, relay: OutboxRelay) -> None:
+        """Attach the dependencies opened at start-up (before the consumer starts)."""
+        self._pool = pool
+        self._relay = relay
+
+    async def on_status_changed(self, event: InstanceStatusChanged) -> None:
         """Stage an `admin.alert` for a change into `disconnected` because of a logout or a ban."""
         alert = alert_for(event)
         if alert is None:
             return
-        async with self.pool.acquire() as conn, conn.transaction():
+        if self._pool is None or self._relay is None:
+            raise RuntimeError("lifecycle alerts consumed an event before start-up bound the pool")
+        async with self._pool.acquire() as conn, conn.transaction():
             if not await claim_event(conn, CONSUMER, event.event_id):
                 return
             staged = await self.outbox.stage(conn, [alert])
-        self.relay.notify(staged)
+        self._relay.notify(staged)

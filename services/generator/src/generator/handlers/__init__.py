@@ -1,1 +1,0 @@
-"""The generator's Kafka consumers, one module per consumed topic."""

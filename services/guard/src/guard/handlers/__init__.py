@@ -1,1 +1,0 @@
-"""The guard's Kafka entry points: they translate a consumed event into a call to the guard."""
