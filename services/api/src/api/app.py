@@ -13,6 +13,7 @@ from api.alerts.routes import router as alerts_router
 from api.blacklist.routes import router as blacklist_router
 from api.context import ApiContext
 from api.conversations.routes import router as conversations_router
+from api.dashboard import router as dashboard_router
 from api.demo.seeding import DemoSeeder
 from api.errors import install_error_handlers
 from api.health.checks import HealthChecks
@@ -181,4 +182,5 @@ def create_app(settings: ApiSettings) -> FastAPI:
     ):
         app.include_router(router)
     # The web dashboard (pages at `/` and `/ui/…`), last: it owns no route of the JSON api.
+    app.include_router(dashboard_router)
     return app

@@ -9,10 +9,18 @@ from fastapi import APIRouter, Query, Response
 
 from api.dependencies import AUTHENTICATED, CurrentTenant, DatabasePool
 from api.domain_errors import DomainError, ErrorKind, not_found
-from api.errors import AUTHENTICATED_ERRORS, CONFLICT, NOT_FOUND
+from api.errors import AUTHENTICATED_ERRORS, CONFLICT, NOT_FOUND, UPSTREAM
 from api.personas import repository
 from api.personas.repository import PersonaNameTakenError
-from api.personas.schemas import PersonaCreate, PersonaList, PersonaOut, PersonaUpdate
+from api.personas.sandbox import Sandbox, Turn
+from api.personas.schemas import (
+    PersonaCreate,
+    PersonaList,
+    PersonaOut,
+    PersonaUpdate,
+    SandboxReplyOut,
+    SandboxRequest,
+)
 
 router = APIRouter(
     prefix="/personas", tags=["personas"], dependencies=AUTHENTICATED, responses=AUTHENTICATED_ERRORS
@@ -89,3 +97,28 @@ async def delete_persona(persona_id: uuid.UUID, tenant: CurrentTenant, pool: Dat
     if not await repository.delete(pool, tenant.id, persona_id):
         raise not_found("persona")
     return Response(status_code=204)
+
+
+@router.post(
+    "/{persona_id}/sandbox",
+    response_model=SandboxReplyOut,
+    summary="Try a persona on a made-up chat (nothing is stored or sent)",
+    responses={**NOT_FOUND, **UPSTREAM},
+)
+async def sandbox_reply(
+    persona_id: uuid.UUID, body: SandboxRequest, tenant: CurrentTenant, pool: DatabasePool, sandbox: Sandbox
+) -> SandboxReplyOut:
+    """The persona's reply through the configured model, shaped as a contact would get it."""
+    persona = await repository.get(pool, tenant.id, persona_id)
+    if persona is None:
+        raise not_found("persona")
+    answer = await sandbox.reply(
+        persona, [Turn(speaker=item.role, text=item.text) for item in body.messages], body.contact_name
+    )
+    return SandboxReplyOut(
+        reply=answer.text,
+        parts=list(answer.parts),
+        model=answer.model,
+        offline=answer.offline,
+        latency_ms=answer.latency_ms,
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -94,3 +94,33 @@ class PersonaList(BaseModel):
     items: list[PersonaOut]
     limit: int
     offset: int
+
+
+class SandboxMessage(BaseModel):
+    """One message of a made-up chat."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["contact", "persona"] = Field(description="`contact`: the person; `persona`: the bot.")
+    text: Annotated[StorableText, Field(min_length=1, max_length=4000)]
+
+
+class SandboxRequest(BaseModel):
+    """`POST /personas/{id}/sandbox`: the chat so far, ending with the contact's message(s)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    messages: Annotated[list[SandboxMessage], Field(min_length=1, max_length=50)]
+    contact_name: Annotated[StorableText, Field(min_length=1, max_length=100)] | None = Field(
+        default=None, description="The made-up contact's WhatsApp name."
+    )
+
+
+class SandboxReplyOut(BaseModel):
+    """The persona's reply, split into the WhatsApp messages a contact would receive."""
+
+    reply: str
+    parts: list[str]
+    model: str = Field(description="The model that wrote it; `offline` for the labelled stand-in.")
+    offline: bool = Field(description="True when no model is configured (a deterministic stand-in).")
+    latency_ms: int
