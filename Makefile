@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 
 .PHONY: help
 help: ## Show this help
-	@awk 'BEGIN {FS = ":.*##"; printf "Mirage targets:\n"} /^[a-zA-Z_-]+:.*##/ { printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*##"; printf "Mirage targets:\n"} /^[a-zA-Z0-9_-]+:.*##/ { printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 
 .PHONY: bootstrap
 bootstrap: ## Install uv (if missing) and the workspace's Python dependencies
@@ -67,6 +67,26 @@ format: bootstrap ## Format the code
 .PHONY: compose-up
 compose-up: ## Where Docker exists: the same infrastructure with docker compose
 	docker compose up -d --wait
+
+.PHONY: deploy-tools
+deploy-tools: bootstrap ## Build/fetch Helm 4, kubeconform, actionlint, hadolint and the schemas once (cached in .local/tools)
+	@deploy/tools/tool.sh all
+
+.PHONY: chart-test
+chart-test: bootstrap ## Helm chart, image and workflow checks only (tests/deploy; part of make test)
+	@$(UV) run pytest tests/deploy -m "deploy and not backup_drill" $(PYTEST_ARGS)
+
+.PHONY: images-verify
+images-verify: bootstrap ## Lint the Dockerfile and rebuild each image's virtualenv to check it (no Docker needed)
+	@$(UV) run pytest tests/deploy/test_image.py $(PYTEST_ARGS)
+
+.PHONY: k8s-e2e
+k8s-e2e: bootstrap ## Throwaway control plane (etcd, kube-apiserver, kwok): install, auto-rollback, CNPG CRDs (BENCH line)
+	@deploy/k8s-e2e/run.sh
+
+.PHONY: backup-drill
+backup-drill: bootstrap ## Point-in-time restore drill: barman-cloud to a local S3, restore to T, check (BENCH line)
+	@deploy/backup/drill.sh
 
 .PHONY: clean
 clean: down ## Stop the stack and delete its data (.local/)
