@@ -126,6 +126,31 @@ def run_loadgen(**flags: Any) -> dict[str, Any]:
     return summary
 
 
+def webhook_template(instance: str) -> str:
+    """A `messages.upsert` envelope; the load generator fills the {{…}} placeholders per request."""
+    return json.dumps(
+        {
+            "event": "messages.upsert",
+            "instance": instance,
+            "data": {
+                "key": {"remoteJid": "{{PHONE}}@s.whatsapp.net", "fromMe": False, "id": "{{ID}}"},
+                "pushName": "Cliente {{SEQ}}",
+                "status": "DELIVERY_ACK",
+                "message": {"conversation": "Olá, gostaria de saber o preço do produto {{SEQ}}, por favor."},
+                "messageType": "conversation",
+                "messageTimestamp": "{{TS}}",
+                "instanceId": "7a1f0d7e-0000-4000-8000-000000000001",
+                "source": "android",
+            },
+            "destination": "http://127.0.0.1/webhook/evolution",
+            "date_time": "2026-11-28T12:00:00.000Z",
+            "server_url": "http://127.0.0.1:8002",
+            "apikey": None,
+        },
+        ensure_ascii=False,
+    )
+
+
 def run_id() -> str:
     """A short token unique to this benchmark run."""
     return uuid.uuid4().hex[:8]

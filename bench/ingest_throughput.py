@@ -8,7 +8,6 @@ in the same run, and p99 <= 50 ms at 1,000 webhooks/s.
 from __future__ import annotations
 
 import asyncio
-import json
 import secrets
 import statistics
 import sys
@@ -29,34 +28,10 @@ from bench.harness import (
     run_id,
     run_loadgen,
     wait_http,
+    webhook_template,
 )
 from testkit import free_port
 from testkit.namespaces import new_namespace
-
-
-def webhook_template(instance: str) -> str:
-    """A `messages.upsert` envelope; the load generator fills the {{…}} placeholders per request."""
-    return json.dumps(
-        {
-            "event": "messages.upsert",
-            "instance": instance,
-            "data": {
-                "key": {"remoteJid": "{{PHONE}}@s.whatsapp.net", "fromMe": False, "id": "{{ID}}"},
-                "pushName": "Cliente {{SEQ}}",
-                "status": "DELIVERY_ACK",
-                "message": {"conversation": "Olá, gostaria de saber o preço do produto {{SEQ}}, por favor."},
-                "messageType": "conversation",
-                "messageTimestamp": "{{TS}}",
-                "instanceId": "7a1f0d7e-0000-4000-8000-000000000001",
-                "source": "android",
-            },
-            "destination": "http://127.0.0.1/webhook/evolution",
-            "date_time": "2026-11-28T12:00:00.000Z",
-            "server_url": "http://127.0.0.1:8002",
-            "apikey": None,
-        },
-        ensure_ascii=False,
-    )
 
 
 async def main(duration_s: int = 10, concurrency: int = 48, rate: int = 1000, rounds: int = 2) -> list[str]:

@@ -10,7 +10,7 @@ import asyncio
 import sys
 import time
 
-from bench import generator_throughput, ingest_throughput, pipeline_latency
+from bench import generator_throughput, ingest_throughput, pipeline_cpu, pipeline_latency, pipeline_throughput
 from bench.harness import BENCH_DIR, kafka_description
 
 
@@ -23,6 +23,8 @@ async def main() -> int:
         ("generator", generator_throughput.main),
         ("pipeline", pipeline_latency.main),
         ("pipeline (unsaturated)", pipeline_latency.unsaturated),
+        ("pipeline CPU", pipeline_cpu.main),
+        ("pipeline throughput", pipeline_throughput.main),
     ):
         print(f"# {name} benchmark", flush=True)
         lines.extend(await run())

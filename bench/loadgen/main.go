@@ -52,6 +52,11 @@ type summary struct {
 	MaxMs       float64        `json:"max_ms"`
 	TargetRate  float64        `json:"target_rate,omitempty"`
 	Concurrency int            `json:"concurrency,omitempty"`
+	// Open mode: request number n of the measured run (n >= FirstIndex) was scheduled at
+	// StartUnixNs + (n - FirstIndex) * IntervalNs and used n in {{SEQ}}, {{ID}} and {{PHONE}}.
+	FirstIndex  int64 `json:"first_index,omitempty"`
+	StartUnixNs int64 `json:"start_unix_ns,omitempty"`
+	IntervalNs  int64 `json:"interval_ns,omitempty"`
 }
 
 func jwtHS256(secret string, now time.Time) string {
@@ -103,8 +108,8 @@ func main() {
 		},
 	}
 	var seq int64
-	send := func(scheduled time.Time) result {
-		n := atomic.AddInt64(&seq, 1)
+	// n numbers the request: its schedule slot in open mode, a counter in closed mode.
+	send := func(scheduled time.Time, n int64) result {
 		body := strings.NewReplacer(
 			"{{SEQ}}", strconv.FormatInt(n, 10),
 			"{{ID}}", fmt.Sprintf("%s%016X", *prefix, n),
@@ -131,11 +136,16 @@ func main() {
 		return result{latency: latency, status: resp.StatusCode}
 	}
 
+	var firstIndex int64
+	var startedAt time.Time
+	var interval time.Duration
 	run := func(d time.Duration) ([]result, time.Duration) {
 		var mu sync.Mutex
 		results := make([]result, 0, 1<<16)
 		record := func(r result) { mu.Lock(); results = append(results, r); mu.Unlock() }
 		start := time.Now()
+		startedAt = start
+		firstIndex = seq + 1
 		deadline := start.Add(d)
 		var wg sync.WaitGroup
 		if *mode == "closed" {
@@ -144,12 +154,12 @@ func main() {
 				go func() {
 					defer wg.Done()
 					for time.Now().Before(deadline) {
-						record(send(time.Now()))
+						record(send(time.Now(), atomic.AddInt64(&seq, 1)))
 					}
 				}()
 			}
 		} else {
-			interval := time.Duration(float64(time.Second) / *rate)
+			interval = time.Duration(float64(time.Second) / *rate)
 			slots := make(chan struct{}, *concurrency*64)
 			for i := 0; ; i++ {
 				scheduled := start.Add(time.Duration(i) * interval)
@@ -161,11 +171,12 @@ func main() {
 				}
 				slots <- struct{}{}
 				wg.Add(1)
-				go func(at time.Time) {
+				seq++
+				go func(at time.Time, n int64) {
 					defer wg.Done()
-					record(send(at))
+					record(send(at, n))
 					<-slots
-				}(scheduled)
+				}(scheduled, seq)
 			}
 		}
 		wg.Wait()
@@ -204,6 +215,9 @@ func main() {
 	}
 	if *mode == "open" {
 		s.TargetRate = *rate
+		s.FirstIndex = firstIndex
+		s.StartUnixNs = startedAt.UnixNano()
+		s.IntervalNs = interval.Nanoseconds()
 	} else {
 		s.Concurrency = *concurrency
 	}

@@ -25,7 +25,7 @@ WAIT_SECONDS="${MIRAGE_STACK_WAIT_SECONDS:-300}"
 
 KAFKA_SRC="$ROOT/deploy/local/kafka"
 KAFKA_DIR="$LOCAL_DIR/kafka"
-PG_DIR="$LOCAL_DIR/postgres"
+PG_DIR="$LOCAL_DIR/postgres"  # may move out of a private checkout: see pg_locate
 REDIS_DIR="$LOCAL_DIR/redis"
 
 log() { printf '[stack] %s\n' "$*" >&2; }
@@ -69,20 +69,47 @@ pg_bin() {
 }
 
 pg_run() { # run a PostgreSQL binary as the owner of the data directory
-  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+  # From /: the postgres user may not be allowed into the current directory (a private checkout).
+  if [ "$(id -u)" -eq 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
 }
 
 pg_ready() { pg_run "$(pg_bin)/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT"; }
 
+# As root, PostgreSQL runs as `postgres`, which must be able to reach its data directory. A
+# checkout in a private directory (`/root/mirage`, mode 700: the usual place on a rented
+# server) is out of its reach, so the cluster then lives in /var/lib/mirage/ instead, one
+# directory per checkout; `.local/postgres.dir` records where (status, down and tools read it).
+pg_locate() {
+  local recorded="$LOCAL_DIR/postgres.dir"
+  if [ -n "${MIRAGE_PG_DIR:-}" ]; then PG_DIR="$MIRAGE_PG_DIR"
+  elif [ -f "$recorded" ]; then PG_DIR="$(cat "$recorded")"
+  elif [ "$(id -u)" -eq 0 ] && id postgres >/dev/null 2>&1 && ! pg_run test -x "$LOCAL_DIR" 2>/dev/null; then
+    PG_DIR="/var/lib/mirage/postgres-$(printf '%s' "$LOCAL_DIR" | sha256sum | cut -c1-12)"
+    log "postgres cannot reach $LOCAL_DIR (a private directory): its cluster goes to $PG_DIR"
+  fi
+  echo "$PG_DIR" >"$recorded"
+}
+
 pg_up() {
   pg_bin >/dev/null || apt_install postgresql postgresql-contrib
   local bin; bin="$(pg_bin)"
+  pg_locate
   mkdir -p "$PG_DIR"
+  if [ "$(id -u)" -eq 0 ] && ! pg_run test -x "$PG_DIR" 2>/dev/null; then
+    chown postgres:postgres "$PG_DIR"
+    pg_run test -x "$PG_DIR" 2>/dev/null \
+      || die "the postgres user cannot reach $PG_DIR: give it access to every directory above it, or set MIRAGE_PG_DIR to a directory it can reach"
+  fi
   if [ ! -f "$PG_DIR/data/PG_VERSION" ]; then
     log "initialising PostgreSQL cluster in $PG_DIR/data"
     mkdir -p "$PG_DIR/data" "$PG_DIR/run"
     [ "$(id -u)" -eq 0 ] && chown -R postgres:postgres "$PG_DIR"
-    pg_run "$bin/initdb" -D "$PG_DIR/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
+    local out
+    if ! out="$(pg_run "$bin/initdb" -D "$PG_DIR/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 2>&1)"; then
+      printf '%s\n' "$out" | tail -n 5 >&2
+      rm -rf "$PG_DIR/data"
+      die "initdb failed in $PG_DIR/data (see above); fix it, or set MIRAGE_PG_DIR to a directory the postgres user can write, then run again"
+    fi
     cat >>"$PG_DIR/data/postgresql.conf" <<EOF
 listen_addresses = '127.0.0.1'
 port = $PG_PORT
@@ -113,6 +140,7 @@ EOF
 
 pg_down() {
   local bin; bin="$(pg_bin 2>/dev/null)" || return 0
+  [ -f "$LOCAL_DIR/postgres.dir" ] && PG_DIR="$(cat "$LOCAL_DIR/postgres.dir")"
   if [ -f "$PG_DIR/data/postmaster.pid" ]; then
     log "stopping PostgreSQL"
     pg_run "$bin/pg_ctl" -D "$PG_DIR/data" -m fast -w stop >/dev/null 2>&1 || true
@@ -216,13 +244,16 @@ kafka_down() {
 
 # -------------------------------------------------------------------- status
 status() {
+  [ -f "$LOCAL_DIR/postgres.dir" ] && PG_DIR="$(cat "$LOCAL_DIR/postgres.dir")"
   if kafka_started; then echo "kafka     up    127.0.0.1:$KAFKA_PORT (Apache Kafka $(kafka_version), KRaft)"; else echo "kafka     down"; fi
   if pg_bin >/dev/null && pg_ready; then echo "postgres  up    127.0.0.1:$PG_PORT"; else echo "postgres  down"; fi
   if command -v redis-cli >/dev/null && redis_ready; then echo "redis     up    127.0.0.1:$REDIS_PORT"; else echo "redis     down"; fi
 }
 
 env_lines() {
+  [ -f "$LOCAL_DIR/postgres.dir" ] && PG_DIR="$(cat "$LOCAL_DIR/postgres.dir")"
   cat <<EOF
+MIRAGE_PG_DATA=$PG_DIR/data
 MIRAGE_KAFKA_BOOTSTRAP=127.0.0.1:$KAFKA_PORT
 MIRAGE_POSTGRES_DSN=postgresql://$PG_USER:$PG_PASSWORD@127.0.0.1:$PG_PORT/$PG_DATABASE
 MIRAGE_REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0
@@ -232,15 +263,15 @@ EOF
 case "${1:-}" in
   up)
     mkdir -p "$LOCAL_DIR"
-    # Independent services come up side by side; Kafka is the slow one.
-    pg_up & pg_job=$!
+    # PostgreSQL first (seconds): a failure there stops everything before the rest is started.
+    pg_up
+    # Then Redis and Kafka side by side; Kafka is the slow one.
     redis_up & redis_job=$!
     kafka_up & kafka_job=$!
-    failed=0
-    wait "$pg_job" || failed=1
-    wait "$redis_job" || failed=1
-    wait "$kafka_job" || failed=1
-    [ "$failed" -eq 0 ] || die "the local stack did not come up"
+    failed=""
+    wait "$redis_job" || failed="Redis"
+    wait "$kafka_job" || failed="${failed:+$failed and }Kafka"
+    [ -z "$failed" ] || die "$failed did not come up (the reason is above); fix it and run again"
     status
     ;;
   down) kafka_down; redis_down; pg_down ;;

@@ -11,7 +11,9 @@ import asyncio
 import os
 import shutil
 import signal
+import socket
 import subprocess
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -58,10 +60,14 @@ class Stack:
         assert result.returncode == 0, result.stderr[-3000:]
         return result
 
+    @property
+    def postgres_dir(self) -> Path:
+        return Path((self.local_dir / "postgres.dir").read_text().strip())
+
     def pids(self) -> dict[str, int]:
         return {
             "kafka": int((self.local_dir / "kafka" / "kafka.pid").read_text()),
-            "postgres": int((self.local_dir / "postgres" / "data" / "postmaster.pid").read_text().split()[0]),
+            "postgres": int((self.postgres_dir / "data" / "postmaster.pid").read_text().split()[0]),
             "redis": int((self.local_dir / "redis" / "redis.pid").read_text()),
         }
 
@@ -114,3 +120,56 @@ async def test_up_twice_is_harmless_a_killed_kafka_comes_back_and_down_stops_all
     assert down.returncode == 0, down.stderr
     status = (await asyncio.to_thread(second_stack.run, "status")).stdout
     assert status.count(" down") == 3, status
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture
+def private_stack() -> Iterator[Stack]:
+    """A stack whose checkout data lives in a directory only root can enter (`/root/mirage`, 700)."""
+    if os.geteuid() != 0:
+        pytest.skip("the private-directory case is about running as root (PostgreSQL runs as postgres)")
+    private = Path(tempfile.mkdtemp(prefix="mirage-private-", dir="/root"))
+    private.chmod(0o700)
+    stack = Stack(private / ".local")
+    try:
+        yield stack
+    finally:
+        stack.run("down")
+        recorded = stack.local_dir / "postgres.dir"
+        if recorded.exists():
+            shutil.rmtree(recorded.read_text().strip(), ignore_errors=True)
+        shutil.rmtree(private, ignore_errors=True)
+
+
+async def test_a_checkout_in_a_private_directory_comes_up_as_root(private_stack: Stack) -> None:
+    """`make run`/`make test` from `/root/mirage` (mode 700): PostgreSQL's cluster moves where
+    the postgres user can reach it; everything else stays in the checkout."""
+    result = await private_stack.up()
+    assert result.stdout.count(" up ") == 3, result.stdout + result.stderr
+    assert "postgres cannot reach" in result.stderr
+    cluster = private_stack.postgres_dir
+    assert not cluster.is_relative_to(private_stack.local_dir.parent), cluster
+    assert (cluster / "data" / "PG_VERSION").exists()
+    assert _alive(private_stack.pids()["postgres"])
+    again = await private_stack.up()
+    assert "PostgreSQL already running" in again.stderr, "the recorded location is found again"
+    down = await asyncio.to_thread(private_stack.run, "down")
+    assert down.returncode == 0, down.stderr
+    status = (await asyncio.to_thread(private_stack.run, "status")).stdout
+    assert status.count(" down") == 3, status
+
+
+async def test_a_failed_postgresql_step_stops_before_anything_else_starts(private_stack: Stack) -> None:
+    unreachable = private_stack.local_dir.parent / "not-for-postgres"
+    unreachable.mkdir()
+    private_stack.env["MIRAGE_PG_DIR"] = str(unreachable / "cluster")
+    result = await asyncio.to_thread(private_stack.run, "up")
+    assert result.returncode != 0
+    assert "MIRAGE_PG_DIR" in result.stderr, "the message says what to do"
+    assert "starting Apache Kafka" not in result.stderr
+    assert not _port_open(private_stack.kafka_port), "nothing else was started"

@@ -99,6 +99,42 @@ async def test_a_storm_is_one_row_counting_up(
     assert [item["alert_key"] for item in critical.json()["items"]] == ["send_exhausted:outra"]
 
 
+async def test_resolutions_count_against_the_open_alert_until_all_its_occurrences_are_resolved(
+    shared_api: Api, stack: Stack, tenant: TenantKey, producer: AIOKafkaProducer
+) -> None:
+    key = "send_ambiguous:loja"
+    ambiguous = {"cause": AlertCause.SEND_AMBIGUOUS}
+    resolved = {"cause": AlertCause.SEND_AMBIGUOUS, "resolved": True, "severity": AlertSeverity.INFO}
+    first_resolution = alert(tenant, key, data=resolved)
+    await publish(producer, stack, alert(tenant, key, data=ambiguous), alert(tenant, key, data=ambiguous))
+    await wait_until(lambda: _occurrences(shared_api.pool, tenant, key, 2), timeout=20, message="2 counted")
+    # One of the two ambiguous sends turned out sent; a redelivery of that resolution counts once.
+    await publish(producer, stack, first_resolution, first_resolution)
+    await wait_until(
+        lambda: shared_api.pool.fetchval(
+            "SELECT resolved_occurrences FROM admin_alerts WHERE tenant_id = $1 AND alert_key = $2",
+            tenant.id,
+            key,
+        ),
+        timeout=20,
+        message="one resolution",
+    )
+    [half] = (await shared_api.client.get("/alerts", headers=tenant.headers)).json()["items"]
+    assert (half["occurrences"], half["resolved_occurrences"], half["resolved_at"]) == (2, 1, None)
+    await publish(producer, stack, alert(tenant, key, data=resolved))
+    await wait_until(
+        lambda: shared_api.pool.fetchval(
+            "SELECT resolved_at FROM admin_alerts WHERE tenant_id = $1 AND alert_key = $2", tenant.id, key
+        ),
+        timeout=20,
+        message="the alert resolved",
+    )
+    [done] = (await shared_api.client.get("/alerts", headers=tenant.headers)).json()["items"]
+    assert done["resolved_occurrences"] == 2
+    assert done["resolved_at"] is not None
+    assert len(await rows(shared_api.pool, tenant)) == 1, "a resolution is not an occurrence"
+
+
 async def _occurrences(pool: Pool, tenant: TenantKey, key: str, expected: int) -> bool:
     value = await pool.fetchval(
         "SELECT sum(occurrences) FROM admin_alerts WHERE tenant_id = $1 AND alert_key = $2", tenant.id, key

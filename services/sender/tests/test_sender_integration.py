@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import uuid
+from typing import Any
 
 import asyncpg
 import pytest
@@ -411,6 +412,43 @@ async def test_an_echo_arriving_after_a_timeout_settles_the_send_as_sent(
     assert row["provider_message_id"] == "LATE1"
     assert event.data.provider_message_id == "LATE1"
     assert len(stub.calls_to("sendText")) == 1
+
+
+async def test_an_ambiguous_send_whose_echo_arrives_later_becomes_sent_and_resolves_its_alert(
+    run_sender: RunSender, world: World, stub: EvolutionStub, db_pool: Pool
+) -> None:
+    stub.hang_next = 1
+    command = world.command("eco atrasado")
+    evolution = EvolutionSettings(base_url=stub.url, api_key=SecretStr(GLOBAL_KEY), read_timeout_s=0.3)
+    async with run_sender(evolution=evolution, echo_wait_s=0.2, late_echo_interval_s=0.2) as harness:
+        await harness.publish(command)
+        await harness.wait_status(command.data.send_id, "ambiguous")
+        stub.release_hung()
+        # Evolution's `send.message` echo arrives long after the sender gave up waiting for it.
+        await insert_echo(
+            db_pool, world, text="eco atrasado", chat_digits=world.contact.phone, provider_id="LATE2"
+        )
+
+        async def sent() -> Any:
+            row = await harness.row(command.data.send_id)
+            return row if row is not None and row["status"] == "sent" else None
+
+        row = await wait_until(sent, timeout=30, message="the ambiguous send settled as sent")
+        await harness.settled()
+        [sent_event] = harness.sent_events(command.data.send_id)
+        raised, resolved = sorted(harness.alert_events(command.data.send_id), key=lambda a: a.data.resolved)
+        [failed] = harness.failed_events(command.data.send_id)
+    assert row["provider_message_id"] == "LATE2"
+    assert sent_event.data.provider_message_id == "LATE2"
+    assert sent_event.correlation_id == command.correlation_id, (
+        "the late settlement stays in the causal chain"
+    )
+    assert failed.data.ambiguous is True, "the ambiguity was reported when it was judged"
+    assert raised.data.cause is resolved.data.cause is AlertCause.SEND_AMBIGUOUS
+    assert not raised.data.resolved
+    assert resolved.data.resolved
+    assert resolved.data.alert_key == raised.data.alert_key
+    assert len(stub.calls_to("sendText")) == 1, "never sent again"
 
 
 async def test_a_send_in_flight_elsewhere_is_waited_for_before_it_is_judged(

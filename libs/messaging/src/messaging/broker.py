@@ -17,7 +17,11 @@ def create_broker(settings: KafkaSettings, *, client_id: str) -> KafkaBroker:
     - no FastStream logging or telemetry middleware: consumers hand records to
       their lanes and return at once (`messaging.consumer`), so the runtime logs
       and traces the work itself, around each record's processing (the trace
-      context travels in the records' headers).
+      context travels in the records' headers);
+    - no dependency injection (`apply_types=False`): a handler is called with what
+      the consumer's decoder returned, the already validated event. FastStream still
+      reads the handler's annotations for the AsyncAPI document. Injection would
+      validate every event a second time and resolve context in a worker thread.
     """
     return KafkaBroker(
         settings.bootstrap_servers,
@@ -29,4 +33,5 @@ def create_broker(settings: KafkaSettings, *, client_id: str) -> KafkaBroker:
         graceful_timeout=settings.graceful_timeout_s,
         allow_auto_create_topics=False,
         logger=None,
+        apply_types=False,
     )

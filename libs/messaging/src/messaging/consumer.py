@@ -49,7 +49,6 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from faststream.exceptions import SkipMessage
 from faststream.kafka import KafkaBroker
-from faststream.kafka.annotations import KafkaMessage
 from faststream.message import StreamMessage
 from faststream.middlewares import AckPolicy
 from opentelemetry import trace
@@ -183,6 +182,7 @@ class KeyedConsumer(Generic[EventT]):
         self._kafka: AIOKafkaConsumer | None = None
         self._committer: asyncio.Task[None] | None = None
         self._tracing: bool | None = None
+        self._decoded: StreamMessage[Any] | None = None
         labels = (consumer, topic.value)
         self._in_flight_gauge = self.metrics.in_flight.labels(*labels)
         self._lanes_gauge = self.metrics.lanes.labels(*labels)
@@ -216,16 +216,11 @@ class KeyedConsumer(Generic[EventT]):
             f"dead letters go to `{dead_letter_topic(self.topic, self.consumer)}`.",
         )
 
-        async def receive(event: Any, message: Any) -> None:
-            await self._receive(event, message)
+        async def receive(event: Any) -> None:
+            await self._receive(event)
 
-        # The payload annotation is the topic's contract, so FastStream validates against it and
-        # the AsyncAPI document names the topic's schema; `message` is FastStream's context.
-        receive.__annotations__ = {
-            "event": topic_event_type(self.topic),
-            "message": KafkaMessage,
-            "return": None,
-        }
+        # The payload annotation is the topic's contract: the AsyncAPI document names its schema.
+        receive.__annotations__ = {"event": topic_event_type(self.topic), "return": None}
         receive.__name__ = receive.__qualname__ = f"{self.consumer}_{self.topic.value.replace('.', '_')}"
         receive.__doc__ = f"`{self.topic}` records, each run in its key's lane by `{self.consumer}`."
         subscriber(receive)
@@ -251,16 +246,25 @@ class KeyedConsumer(Generic[EventT]):
     # --- from FastStream -----------------------------------------------------------
 
     async def _decode(self, message: StreamMessage[Any]) -> Envelope:
-        """Parse one record; a malformed one goes to its lane to be dead-lettered in order."""
+        """Parse one record; a malformed one goes to its lane to be dead-lettered in order.
+
+        FastStream calls the handler right after its decoder, for one record at a time, so
+        the record the handler's event came from is kept here for it.
+        """
         try:
-            return parse_topic_event(message.body, self.topic)
+            event = parse_topic_event(message.body, self.topic)
         except ValidationError as error:
             await self.accept(
                 message.raw_message, None, kafka=_consumer_of(message), unparseable=_first_line(error)
             )
             raise SkipMessage from error
+        self._decoded = message
+        return event
 
-    async def _receive(self, event: Envelope, message: Any) -> None:
+    async def _receive(self, event: Envelope) -> None:
+        message, self._decoded = self._decoded, None
+        if message is None:
+            raise RuntimeError("a record reached the handler without passing the consumer's decoder")
         await self.accept(message.raw_message, event, kafka=_consumer_of(message))
 
     async def accept(

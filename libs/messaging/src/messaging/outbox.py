@@ -105,6 +105,27 @@ class Outbox:
         # (or tests) sharing a database never relay each other's events.
         self.producer = f"{namespace}{producer}"
 
+    @staticmethod
+    def staging_cte(name: str, first_parameter: int, *, when: str = "true") -> str:
+        """`<name> AS (INSERT INTO outbox … RETURNING id)`: staging as one CTE of a larger statement.
+
+        Takes `staging_arguments` as the five parameters from `$first_parameter`, and inserts
+        only when the SQL condition `when` holds (`EXISTS (SELECT 1 FROM claimed)`), so one
+        round trip can change a service's state and stage its events atomically.
+        """
+        p = first_parameter
+        # Only the caller's constant names and parameter numbers go into the text.
+        return (
+            f"{name} AS (INSERT INTO outbox (producer, topic, key, payload, headers)"  # noqa: S608
+            f" SELECT ${p}, t, k, pl, h::jsonb"
+            f" FROM unnest(${p + 1}::text[], ${p + 2}::bytea[], ${p + 3}::bytea[], ${p + 4}::text[])"
+            f" WITH ORDINALITY AS x(t, k, pl, h, n) WHERE {when} ORDER BY n RETURNING id)"
+        )
+
+    def staging_arguments(self, prepared: PreparedEvents) -> tuple[object, ...]:
+        """The five parameters of `staging_cte`, in order."""
+        return (self.producer, prepared.topics, prepared.keys, prepared.payloads, prepared.header_texts)
+
     def prepare(self, events: Sequence[Envelope]) -> PreparedEvents:
         """Encode `events` with their topic, partition key and the current trace context."""
         trace_headers = current_trace_headers()

@@ -39,7 +39,7 @@ from generator.reply_model import ModelFailure, ModelRequest, ReplyModel
 from generator.reply_style import style_reply
 from generator.settings import GeneratorSettings
 from generator.typing_delay import TypingDelays
-from messaging import Outbox, OutboxRelay, PermanentFailure, claim_event
+from messaging import Outbox, OutboxRelay, PermanentFailure
 
 # The consumer name of the processed-event ledger and the producer name of the outbox.
 CONSUMER = "generator"
@@ -249,7 +249,7 @@ class ReplyGenerator:
         )
 
     async def store_reply(self, event: GenerateReply, draft: ReplyDraft) -> None:
-        """Claim the event, insert the reply and stage its events in one transaction."""
+        """Insert the reply and stage its events in one statement, once per request."""
         data = event.data
         delays = self.delays.for_parts(draft.parts, seed=event.event_id)
         # A suspected bot loop is answered slowly: the guard's pause comes before the first part.
@@ -271,10 +271,7 @@ class ReplyGenerator:
             error=draft.error,
             message_ids=data.message_ids,
         )
-        async with self.pool.acquire() as conn, conn.transaction():
-            if not await claim_event(conn, CONSUMER, event.event_id):
-                return
-            if not await repository.insert_reply(conn, reply):
-                return
-            staged = await self.outbox.stage(conn, events)
-        self.relay.notify(staged)
+        prepared = self.outbox.prepare(events)
+        ids = await repository.store_reply(self.pool, reply, self.outbox, prepared)
+        if ids is not None:
+            self.relay.notify(prepared.staged(ids))

@@ -6,9 +6,10 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from database import Connection
+from database import Connection, Pool
 from generator.persona import Persona
 from generator.prompt import ContextMessage, Speaker
+from messaging import Outbox, PreparedEvents
 
 
 @dataclass(frozen=True)
@@ -196,13 +197,26 @@ async def load_consent_keywords(conn: Connection, tenant_id: uuid.UUID) -> Conse
     return ConsentKeywords(opt_in=row["opt_in"], opt_out=row["opt_out"])
 
 
-async def insert_reply(conn: Connection, reply: NewReply) -> bool:
-    """Write the reply; False when this request already has one (nothing written)."""
-    inserted = await conn.fetchval(
-        "INSERT INTO replies (id, tenant_id, request_event_id, kind, conversation_id, instance_id,"
-        " persona_id, text, parts, model, offline, latency_ms, error, message_ids)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
-        " ON CONFLICT DO NOTHING RETURNING true",
+# The reply and its events in one statement (one commit). A request already answered (a
+# redelivery) conflicts on the reply's id, derived from the request's event id, and stages
+# nothing: the reply row is the generator's record that it handled that event.
+_STORE_REPLY_SQL = (
+    "WITH stored AS ("  # noqa: S608 - built from constants, no input in the SQL text
+    " INSERT INTO replies (id, tenant_id, request_event_id, kind, conversation_id, instance_id,"
+    " persona_id, text, parts, model, offline, latency_ms, error, message_ids)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+    " ON CONFLICT DO NOTHING RETURNING 1), "
+    + Outbox.staging_cte("staged", 15, when="EXISTS (SELECT 1 FROM stored)")
+    + " SELECT EXISTS (SELECT 1 FROM stored) AS stored, ARRAY(SELECT id FROM staged ORDER BY id) AS ids"
+)
+
+
+async def store_reply(
+    executor: Connection | Pool, reply: NewReply, outbox: Outbox, events: PreparedEvents
+) -> list[int] | None:
+    """Write the reply and stage its events; the staged ids, None when the request has one already."""
+    record = await executor.fetchrow(
+        _STORE_REPLY_SQL,
         reply.id,
         reply.tenant_id,
         reply.request_event_id,
@@ -217,5 +231,8 @@ async def insert_reply(conn: Connection, reply: NewReply) -> bool:
         reply.latency_ms,
         reply.error,
         list(reply.message_ids),
+        *outbox.staging_arguments(events),
     )
-    return bool(inserted)
+    if record is None or not record["stored"]:
+        return None
+    return list(record["ids"])

@@ -16,12 +16,17 @@ from typing import Any
 from database import Connection
 from guard.facts import ContactStanding, GuardState, MessageFacts, OperatorControls
 from guard.verdicts import Decision, Reason
+from messaging import Outbox, PreparedEvents
 
 # Both statements below read the contact's phone numbers (those the caller read from the
 # message's JIDs plus the contact's stored phone), match opt-outs by contact or phone and the
 # operator's blacklist by phone (digits, as the api stores them), and read the operator's controls.
 _MESSAGE_FACTS = """
-WITH contact AS (
+WITH claim AS (
+    INSERT INTO processed_events (consumer, event_id) VALUES ($12, $13)
+    ON CONFLICT DO NOTHING RETURNING true
+),
+contact AS (
     SELECT c.jid, nullif(regexp_replace(coalesce(c.phone, ''), '[^0-9]', '', 'g'), '') AS phone
     FROM contacts c WHERE c.id = $5
 ),
@@ -30,6 +35,7 @@ phones AS (
     UNION SELECT phone FROM contact WHERE phone IS NOT NULL
 )
 SELECT
+    EXISTS (SELECT 1 FROM claim) AS claimed,
     m.id IS NOT NULL AS message_stored,
     m.origin AS stored_origin,
     EXISTS (SELECT 1 FROM guard_decisions d WHERE d.message_id = $1) AS already_decided,
@@ -167,8 +173,11 @@ async def load_message_facts(
     address_digits: Sequence[str],
     phone_digits: Sequence[str],
     echo_window_s: float,
-) -> MessageFacts:
-    """Everything the rules need about one message, in one round trip."""
+    consumer: str,
+    event_id: uuid.UUID,
+) -> tuple[bool, MessageFacts]:
+    """Claim the event in the processed-event ledger and read everything the rules need about
+    its message, in one round trip; whether this call claimed it, and the facts."""
     row = await conn.fetchrow(
         _MESSAGE_FACTS,
         message_id,
@@ -182,9 +191,11 @@ async def load_message_facts(
         list(address_digits),
         echo_window_s,
         list(phone_digits),
+        consumer,
+        event_id,
     )
     row = _one(row)
-    return MessageFacts(
+    return row["claimed"], MessageFacts(
         message_stored=row["message_stored"],
         already_decided=row["already_decided"],
         stored_origin=row["stored_origin"],
@@ -339,12 +350,23 @@ async def block_conversation(
     )
 
 
-async def record_decision(conn: Connection, record: DecisionRecord) -> None:
-    """Insert the decision on one message."""
-    await conn.execute(
-        "INSERT INTO guard_decisions (message_id, tenant_id, conversation_id, decision, reason,"
-        " reply_request_id, event_id, correlation_id, instance_id, contact_id, reply_to, reply_delay_ms)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+# The decision and the events it calls for in one statement: one round trip.
+_RECORD_DECISION = (
+    "WITH decided AS ("  # noqa: S608 - built from constants, no input in the SQL text
+    " INSERT INTO guard_decisions (message_id, tenant_id, conversation_id, decision, reason,"
+    " reply_request_id, event_id, correlation_id, instance_id, contact_id, reply_to, reply_delay_ms)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING 1), "
+    + Outbox.staging_cte("staged", 13, when="EXISTS (SELECT 1 FROM decided)")
+    + " SELECT ARRAY(SELECT id FROM staged ORDER BY id) AS ids"
+)
+
+
+async def record_decision(
+    conn: Connection, record: DecisionRecord, outbox: Outbox, events: PreparedEvents
+) -> list[int]:
+    """Insert the decision on one message and stage `events`; the staged outbox ids."""
+    ids = await conn.fetchval(
+        _RECORD_DECISION,
         record.message_id,
         record.tenant_id,
         record.conversation_id,
@@ -357,7 +379,9 @@ async def record_decision(conn: Connection, record: DecisionRecord) -> None:
         record.contact_id,
         record.reply_to,
         record.reply_delay_ms,
+        *outbox.staging_arguments(events),
     )
+    return list(ids)
 
 
 async def awaits_burst_reply(conn: Connection, message_id: uuid.UUID) -> bool:

@@ -10,7 +10,7 @@ from typing import Protocol
 
 import structlog
 
-from contracts import GenerateReply, MessageReceived, ReplyIntent
+from contracts import Envelope, GenerateReply, MessageReceived, ReplyIntent
 from database import Connection, Pool
 from guard import repository, rules
 from guard.addresses import address_digits, phone_digits
@@ -30,7 +30,7 @@ from guard.output_events import (
 from guard.repository import DecisionRecord
 from guard.settings import GuardPolicy
 from guard.verdicts import Decision, Reason, Verdict
-from messaging import Outbox, PermanentFailure, StagedEvent, claim_event
+from messaging import Outbox, PermanentFailure, StagedEvent
 
 CONSUMER = "guard"
 PRODUCER = "guard"
@@ -103,8 +103,9 @@ class Guard:
     async def on_message_received(self, event: MessageReceived) -> None:
         """Decide on one message and record why, exactly once per event id."""
         async with self._pool.acquire() as conn, conn.transaction():
-            if await claim_event(conn, CONSUMER, event.event_id):
-                outcome = await self._decide(conn, event)
+            claimed, facts = await self._claim_and_read(conn, event)
+            if claimed:
+                outcome = await self._decide(conn, event, facts)
             else:
                 # Already decided. If that attempt committed but died before Redis heard
                 # of the message, its burst would never be answered: hand it over again
@@ -115,10 +116,10 @@ class Guard:
         if outcome.debounce:
             await self._debounce.add(event.data.conversation_id, event.data.message_id)
 
-    async def _decide(self, conn: Connection, event: MessageReceived) -> _Outcome:
+    async def _claim_and_read(self, conn: Connection, event: MessageReceived) -> tuple[bool, MessageFacts]:
+        """Claim the event id in the ledger and read the facts the rules need (one round trip)."""
         message = event.data
-        phones = phone_digits([message.reply_to, message.chat_jid])
-        facts = await repository.load_message_facts(
+        return await repository.load_message_facts(
             conn,
             message_id=message.message_id,
             provider_message_id=message.provider_message_id,
@@ -129,9 +130,15 @@ class Guard:
             from_me=message.from_me,
             text=message.text,
             address_digits=address_digits([message.chat_jid, message.reply_to]),
-            phone_digits=phones,
+            phone_digits=phone_digits([message.reply_to, message.chat_jid]),
             echo_window_s=self._policy.in_flight_echo_s,
+            consumer=CONSUMER,
+            event_id=event.event_id,
         )
+
+    async def _decide(self, conn: Connection, event: MessageReceived, facts: MessageFacts) -> _Outcome:
+        message = event.data
+        phones = phone_digits([message.reply_to, message.chat_jid])
         if not facts.message_stored:
             raise PermanentFailure(f"message {message.message_id} is not stored: nothing to decide on")
         if facts.already_decided:
@@ -204,19 +211,20 @@ class Guard:
                 await repository.block_conversation(
                     conn, message.conversation_id, Reason.BOT_LOOP, loop_count, message.script_id
                 )
-                staged = await self._outbox.stage(
-                    conn,
-                    [
-                        conversation_blocked(event, loop_count=loop_count),
-                        blocked_alert(event, loop_count=loop_count),
-                    ],
-                )
                 log.warning(
                     "bot loop: conversation blocked",
                     conversation_id=str(message.conversation_id),
                     loop_count=loop_count,
                 )
-                return await self._settle(conn, event, Verdict(Decision.BLOCKED, Reason.BOT_LOOP), staged)
+                return await self._settle(
+                    conn,
+                    event,
+                    Verdict(Decision.BLOCKED, Reason.BOT_LOOP),
+                    [
+                        conversation_blocked(event, loop_count=loop_count),
+                        blocked_alert(event, loop_count=loop_count),
+                    ],
+                )
             await repository.save_loop_state(conn, message.conversation_id, loop_count, message.script_id)
 
         suspected_loop = loop_count > 0
@@ -239,12 +247,11 @@ class Guard:
             delay_ms=delay_ms,
             without_text=not (message.text or "").strip(),
         )
-        staged = await self._outbox.stage(conn, [reply])
         return await self._settle(
             conn,
             event,
             Verdict(Decision.REPLY, reason),
-            staged,
+            [reply],
             reply_request_id=reply.event_id,
             reply_delay_ms=delay_ms,
         )
@@ -290,13 +297,12 @@ class Guard:
         if not facts.standing.blacklisted:
             # The one message the sender lets through despite the opt-out.
             confirmation = confirmation_request(event, ReplyIntent.OPT_OUT_CONFIRMATION)
-        staged = await self._outbox.stage(conn, [*follow_ups, *([confirmation] if confirmation else [])])
         log.info("contact opted out", contact_id=str(message.contact_id), keyword=consent.keyword)
         return await self._settle(
             conn,
             event,
             Verdict(Decision.OPTED_OUT, Reason.OPT_OUT_KEYWORD),
-            staged,
+            [*follow_ups, *([confirmation] if confirmation else [])],
             reply_request_id=confirmation.event_id if confirmation else None,
         )
 
@@ -329,13 +335,12 @@ class Guard:
         confirmation = None
         if not facts.standing.blacklisted:
             confirmation = confirmation_request(event, ReplyIntent.OPT_IN_CONFIRMATION)
-        staged = await self._outbox.stage(conn, [changed, *([confirmation] if confirmation else [])])
         log.info("contact opted in again", contact_id=str(message.contact_id), keyword=consent.keyword)
         return await self._settle(
             conn,
             event,
             Verdict(Decision.OPTED_IN, Reason.OPT_IN_KEYWORD),
-            staged,
+            [changed, *([confirmation] if confirmation else [])],
             reply_request_id=confirmation.event_id if confirmation else None,
         )
 
@@ -344,15 +349,16 @@ class Guard:
         conn: Connection,
         event: MessageReceived,
         verdict: Verdict,
-        staged: list[StagedEvent] | None = None,
+        events: Sequence[Envelope] = (),
         *,
         reply_request_id: uuid.UUID | None = None,
         reply_delay_ms: int = 0,
         debounce: bool = False,
     ) -> _Outcome:
-        """Record the decision in the transaction that made it."""
+        """Record the decision and stage the events it calls for, in the transaction that made it."""
         message = event.data
-        await repository.record_decision(
+        prepared = self._outbox.prepare(events)
+        ids = await repository.record_decision(
             conn,
             DecisionRecord(
                 message_id=message.message_id,
@@ -368,6 +374,8 @@ class Guard:
                 reply_delay_ms=reply_delay_ms,
                 reply_request_id=reply_request_id,
             ),
+            self._outbox,
+            prepared,
         )
         log.debug(
             "decided",
@@ -375,7 +383,7 @@ class Guard:
             decision=str(verdict.decision),
             reason=str(verdict.reason),
         )
-        return _Outcome(staged=staged or [], debounce=debounce)
+        return _Outcome(staged=prepared.staged(ids), debounce=debounce)
 
     async def answer_burst(
         self, conversation_id: uuid.UUID, message_ids: Sequence[uuid.UUID]

@@ -32,6 +32,7 @@ from ingest.evolution_payloads import (
     DELIVERY_ORDER,
     ConnectionUpdateData,
     EditedMessageData,
+    Identity,
     MessageData,
     MessageUpdateData,
     QrCodeUpdatedData,
@@ -284,8 +285,14 @@ class WebhookIntake:
                 result, prepared = await self._store(
                     conn, call, record, message, identity.reply_to, echo=echo
                 )
+        elif (
+            created := await self._store_with_new_chat(call, record, message, identity, kind, echo)
+        ) is not None:
+            # A contact nobody knew: its chat and the message in one transaction.
+            result, prepared = created
         else:
-            # First message of a chat: resolve it and store the message in ONE transaction.
+            # A known contact in a chat this process has not seen: resolve it (completing its
+            # identity) and store the message in ONE transaction.
             async with self.pool.acquire() as conn, conn.transaction():
                 contact_id = await repository.resolve_contact(
                     conn,
@@ -318,6 +325,38 @@ class WebhookIntake:
                 "raw_event_id": result.raw_id,
             },
         )
+
+    async def _store_with_new_chat(
+        self,
+        call: _Call,
+        record: RawRecord,
+        message: NewMessage,
+        identity: Identity,
+        kind: ChatKind,
+        echo: bool,
+    ) -> tuple[repository.StoreResult, PreparedEvents] | None:
+        """Create the chat of a contact nobody knew and store the message, in one transaction;
+        None (nothing written) when the contact exists: the careful path completes its identity."""
+        instance = call.instance
+        assert instance is not None
+        async with self.pool.acquire() as conn, conn.transaction():
+            created = await repository.create_chat(
+                conn,
+                tenant_id=instance.tenant_id,
+                instance_id=instance.id,
+                jid=identity.jid,
+                lid=identity.lid,
+                phone=identity.phone,
+                push_name=message.push_name,
+                chat_kind=kind.value,
+            )
+            if created is None:
+                return None
+            contact_id, conversation_id = created
+            message = replace(message, contact_id=contact_id, conversation_id=conversation_id)
+            stored = await self._store(conn, call, record, message, identity.reply_to, echo=echo)
+        self._remember_chat(instance, identity.jid, identity.lid, contact_id, conversation_id)
+        return stored
 
     async def _store(
         self,
@@ -370,13 +409,15 @@ class WebhookIntake:
         status = data.status.upper()
         if status not in DELIVERY_ORDER:
             return await self._reject(call, 422, AuthResult.OK, "invalid_data", f"unknown status {status!r}")
-        async with self.pool.acquire() as conn, conn.transaction():
-            updated = await repository.update_delivery_status(
-                conn, instance.id, data.key_id, status, DELIVERY_ORDER
-            )
-            raw_id = await repository.record_raw(
-                conn, call.record(200, AuthResult.OK, "accepted" if updated else "no_change")
-            )
+        raw_id, updated = await repository.update_delivery_status(
+            self.pool,
+            call.record(200, AuthResult.OK, "accepted"),
+            instance_id=instance.id,
+            provider_id=data.key_id,
+            status=status,
+            order=DELIVERY_ORDER,
+            unchanged_result="no_change",
+        )
         return Reply(200, {"status": "accepted" if updated else "no_change", "raw_event_id": raw_id})
 
     async def _edit(self, call: _Call, envelope: WebhookEnvelope) -> Reply:

@@ -121,6 +121,43 @@ async def resolve_contact(
     raise RuntimeError("could not resolve the contact after concurrent changes")
 
 
+# The first message of a chat with a contact nobody knows yet: the contact and the
+# conversation created in one statement. Nothing is returned when the contact exists (or
+# appeared concurrently): the caller then resolves it the careful way, completing its identity.
+_CREATE_CHAT = """
+WITH found AS (
+    SELECT 1 FROM contacts WHERE tenant_id = $1 AND (jid = $2 OR lid = $3) LIMIT 1
+), contact AS (
+    INSERT INTO contacts (tenant_id, jid, lid, phone, push_name)
+    SELECT $1, $2, $3, $4, $5 WHERE NOT EXISTS (SELECT 1 FROM found)
+    ON CONFLICT DO NOTHING
+    RETURNING id
+)
+INSERT INTO conversations (tenant_id, instance_id, contact_id, chat_kind)
+SELECT $1, $6, id, $7 FROM contact
+ON CONFLICT (instance_id, contact_id) DO UPDATE SET chat_kind = EXCLUDED.chat_kind
+RETURNING contact_id, id
+"""
+
+
+async def create_chat(
+    executor: Pool | Connection,
+    *,
+    tenant_id: uuid.UUID,
+    instance_id: uuid.UUID,
+    jid: str | None,
+    lid: str | None,
+    phone: str | None,
+    push_name: str | None,
+    chat_kind: str,
+) -> tuple[uuid.UUID, uuid.UUID] | None:
+    """(contact id, conversation id) of a chat with a new contact; None when the contact exists."""
+    row = await executor.fetchrow(_CREATE_CHAT, tenant_id, jid, lid, phone, push_name, instance_id, chat_kind)
+    if row is None:
+        return None
+    return row["contact_id"], row["id"]
+
+
 async def resolve_conversation(
     conn: Connection,
     *,
@@ -273,21 +310,47 @@ async def store_message(
     return StoreResult(raw_id=row["raw_id"], inserted=row["inserted"], outbox_ids=list(row["outbox_ids"]))
 
 
+# The status moves forward along the delivery order (a late ack never downgrades it), and the
+# raw event is stored with what that did, in one statement (one round trip, one commit).
+_UPDATE_DELIVERY_STATUS = """
+WITH moved AS (
+    UPDATE messages SET delivery_status = $14, status_updated_at = now()
+    WHERE instance_id = $15 AND provider_id = $16
+      AND COALESCE(array_position($17::text[], delivery_status), 0) < array_position($17::text[], $14)
+    RETURNING true
+)
+INSERT INTO raw_events (path, instance_name, instance_id, tenant_id, event, auth_result, parse_result,
+                        http_status, error, body_size, payload, body_text)
+VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN EXISTS (SELECT 1 FROM moved) THEN $7 ELSE $13 END,
+        $8, $9, $10, $11::text::jsonb, $12)
+RETURNING id, EXISTS (SELECT 1 FROM moved) AS moved
+"""
+
+
 async def update_delivery_status(
-    conn: Connection, instance_id: uuid.UUID, provider_id: str, status: str, order: list[str]
-) -> bool:
-    """Move a message's delivery status forward along `order` (a late ack never downgrades it)."""
-    updated = await conn.fetchval(
-        "UPDATE messages SET delivery_status = $3, status_updated_at = now()"
-        " WHERE instance_id = $1 AND provider_id = $2"
-        " AND COALESCE(array_position($4::text[], delivery_status), 0) < array_position($4::text[], $3)"
-        " RETURNING true",
+    executor: Pool | Connection,
+    record: RawRecord,
+    *,
+    instance_id: uuid.UUID,
+    provider_id: str,
+    status: str,
+    order: list[str],
+    unchanged_result: str,
+) -> tuple[int, bool]:
+    """Move a message's delivery status forward and store the raw event (its parse result is the
+    record's when the status moved, `unchanged_result` when not); (raw id, whether it moved)."""
+    row = await executor.fetchrow(
+        _UPDATE_DELIVERY_STATUS,
+        *_raw_args(record),
+        unchanged_result,
+        status,
         instance_id,
         provider_id,
-        status,
         order,
     )
-    return bool(updated)
+    if row is None:  # pragma: no cover - an INSERT … RETURNING always yields its row
+        raise RuntimeError("the delivery status statement returned no row")
+    return row["id"], bool(row["moved"])
 
 
 async def apply_edit(conn: Connection, instance_id: uuid.UUID, provider_id: str, text: str) -> bool:

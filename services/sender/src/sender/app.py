@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from contracts import Topic
 from evolution_client import EvolutionClient, EvolutionSettings
 from messaging import KeyedConsumer, MessagingRuntime, OutboxRelay, RetryPolicy, create_broker
+from sender.late_echoes import LateEchoSweep
 from sender.outcomes import PRODUCER
 from sender.sending import CONSUMER, SendService
 from sender.settings import SenderSettings
@@ -67,5 +68,10 @@ def create_app(settings: SenderSettings) -> FastAPI:
         messaging.relay = relay
         sender.bind(pool=pool, evolution=evolution, relay=relay)
         await host.start_messaging(messaging)
+        late_echoes = LateEchoSweep(
+            sender, interval_s=settings.late_echo_interval_s, window_h=settings.late_echo_window_h
+        )
+        late_echoes.start()
+        host.on_close(late_echoes.stop)
 
     return host.create_app(title="Mirage sender", startup=startup)

@@ -142,3 +142,32 @@ def send_alert(
             context=context,
         ),
     )
+
+
+def ambiguity_resolved_alert(command: SendText, *, provider_message_id: str) -> AdminAlert | None:
+    """The resolution of an ambiguous send's alert, once its echo showed it went out after all."""
+    data = command.data
+    if data.purpose is SendPurpose.ADMIN_ALERT:
+        return None  # an alert's own send raised no alert
+    cause = AlertCause.SEND_AMBIGUOUS
+    return AdminAlert(
+        event_id=stable_id(PRODUCER, "admin.alert", cause, "resolved", data.send_id),
+        tenant_id=command.tenant_id,
+        correlation_id=command.correlation_id,
+        causation_id=command.event_id,
+        data=AdminAlertData(
+            cause=cause,
+            severity=AlertSeverity.INFO,
+            alert_key=alert_key(cause, command),
+            title="Envio incerto confirmado: a mensagem foi enviada",
+            detail=(
+                f"Número {data.instance_name} → {data.to}: o eco do WhatsApp chegou ({provider_message_id})."
+            ),
+            instance_id=data.instance_id,
+            conversation_id=data.conversation_id,
+            contact_id=data.contact_id,
+            send_id=data.send_id,
+            context={"instance_name": data.instance_name, "provider_message_id": provider_message_id},
+            resolved=True,
+        ),
+    )

@@ -11,12 +11,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import asyncpg
 
-from contracts import InstanceState, SendText
-from database import Connection
+from contracts import InstanceState, SendPurpose, SendText, SendTextData, stable_id
+from database import Connection, Pool
+from messaging import Outbox, PreparedEvents
 from sender.gates import InstanceAccess, RecipientFacts
 
 
@@ -57,14 +57,29 @@ def _row(record: asyncpg.Record) -> SendRow:
     return SendRow(**dict(record))
 
 
-async def insert_send(conn: Connection, command: SendText, recipient_digits: str) -> SendRow:
-    """Create the row of a new send (status `sending`), or return the existing one."""
+async def insert_send(
+    conn: Connection | Pool,
+    command: SendText,
+    recipient_digits: str,
+    *,
+    in_flight_for_s: float | None = None,
+) -> tuple[SendRow, bool]:
+    """Create the row of a new send, or return the existing one; True when this call created it.
+
+    With `in_flight_for_s` the row starts with its first attempt already in flight (the
+    gates passed and the HTTP call follows at once): claiming the send and starting its
+    attempt are one commit.
+    """
     data = command.data
     inserted = await conn.fetchrow(
         "INSERT INTO sends (send_id, tenant_id, instance_id, instance_name, conversation_id, contact_id,"
         " recipient, recipient_digits, text, purpose, app_origin, script_id, reply_id, part_index,"
-        " campaign_id, target_id, round_id, status)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, 'sending')"
+        " campaign_id, target_id, round_id, status, in_flight, attempts, attempt_started_at, in_flight_until,"
+        " command_event_id, correlation_id)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, 'sending',"
+        " $18::float8 IS NOT NULL, CASE WHEN $18::float8 IS NULL THEN 0 ELSE 1 END,"
+        " CASE WHEN $18::float8 IS NULL THEN NULL ELSE now() END,"
+        " now() + make_interval(secs => $18::float8), $19, $20)"
         " ON CONFLICT (send_id) DO NOTHING RETURNING send_id, status, in_flight, attempts,"
         " attempt_started_at, in_flight_until, provider_message_id, failure_code, last_error,"
         " last_status_code, created_at, now() AS read_at",
@@ -85,16 +100,19 @@ async def insert_send(conn: Connection, command: SendText, recipient_digits: str
         data.campaign_id,
         data.target_id,
         data.round_id,
+        in_flight_for_s,
+        command.event_id,
+        command.correlation_id,
     )
     if inserted is not None:
-        return _row(inserted)
+        return _row(inserted), True
     existing = await load_send(conn, data.send_id)
     if existing is None:  # pragma: no cover - a row that conflicted cannot vanish (sends are never deleted)
         raise RuntimeError(f"send {data.send_id} conflicted but cannot be read")
-    return existing
+    return existing, False
 
 
-async def load_send(conn: Connection, send_id: uuid.UUID) -> SendRow | None:
+async def load_send(conn: Connection | Pool, send_id: uuid.UUID) -> SendRow | None:
     """The current row of a send."""
     record = await conn.fetchrow(
         "SELECT send_id, status, in_flight, attempts, attempt_started_at, in_flight_until,"
@@ -106,7 +124,7 @@ async def load_send(conn: Connection, send_id: uuid.UUID) -> SendRow | None:
 
 
 async def recipient_facts(
-    conn: Connection,
+    conn: Connection | Pool,
     *,
     tenant_id: uuid.UUID,
     instance_id: uuid.UUID,
@@ -180,31 +198,46 @@ async def release_attempt(
     return _row(record) if record is not None else None
 
 
+# The outcome and its events in one statement (one commit); the events only if the row moved.
+_SETTLE_SENT_SQL = (
+    "WITH settled AS ("  # noqa: S608 - built from constants, no input in the SQL text
+    " UPDATE sends SET status = 'sent', in_flight = false, in_flight_until = NULL,"
+    " provider_message_id = $3, sent_at = $4, failure_code = NULL, updated_at = now()"
+    " WHERE send_id = $1 AND attempts = $2"
+    " AND ((status = 'sending' AND in_flight) OR status = 'ambiguous')"
+    " RETURNING 1), "
+    + Outbox.staging_cte("staged", 5, when="EXISTS (SELECT 1 FROM settled)")
+    + " SELECT EXISTS (SELECT 1 FROM settled) AS settled, ARRAY(SELECT id FROM staged ORDER BY id) AS ids"
+)
+
+
 async def settle_sent(
-    conn: Connection,
+    conn: Connection | Pool,
     send_id: uuid.UUID,
     *,
     attempt: int,
     provider_message_id: str,
-    sent_at: datetime | None = None,
-) -> datetime | None:
-    """Record the send as sent with its provider id; returns `sent_at`, None when the row moved on.
+    sent_at: datetime,
+    outbox: Outbox,
+    events: PreparedEvents,
+) -> list[int] | None:
+    """Record the send as sent with its provider id and stage `events`, in one statement.
 
-    An `ambiguous` row of the same attempt may still become `sent`: the answer that
-    settles the doubt arrived after all.
+    Returns the staged outbox ids; None when the row moved on (nothing written). An
+    `ambiguous` row of the same attempt may still become `sent`: the answer that settles
+    the doubt arrived after all.
     """
-    value: Any = await conn.fetchval(
-        "UPDATE sends SET status = 'sent', in_flight = false, in_flight_until = NULL,"
-        " provider_message_id = $3, sent_at = coalesce($4, now()), failure_code = NULL, updated_at = now()"
-        " WHERE send_id = $1 AND attempts = $2"
-        " AND ((status = 'sending' AND in_flight) OR status = 'ambiguous')"
-        " RETURNING sent_at",
+    record = await conn.fetchrow(
+        _SETTLE_SENT_SQL,
         send_id,
         attempt,
         provider_message_id,
         sent_at,
+        *outbox.staging_arguments(events),
     )
-    return value if isinstance(value, datetime) else None
+    if record is None or not record["settled"]:
+        return None
+    return list(record["ids"])
 
 
 async def settle_unsent(
@@ -264,3 +297,42 @@ async def find_echo(
     if record is None:
         return None
     return Echo(provider_message_id=record["provider_id"], sent_at=record["sent_at"])
+
+
+async def ambiguous_sends(executor: Connection | Pool, *, within_hours: float, limit: int) -> list[SendText]:
+    """Sends judged ambiguous in the last `within_hours`, as the commands that created them."""
+    rows = await executor.fetch(
+        "SELECT send_id, tenant_id, instance_id, instance_name, conversation_id, contact_id, recipient, text,"
+        " purpose, app_origin, script_id, reply_id, part_index, campaign_id, target_id, round_id,"
+        " command_event_id, correlation_id FROM sends"
+        " WHERE status = 'ambiguous' AND updated_at > now() - make_interval(secs => $1)"
+        " ORDER BY updated_at LIMIT $2",
+        within_hours * 3600,
+        limit,
+    )
+    return [
+        SendText(
+            # Rows from before these columns existed get ids derived from the send id.
+            event_id=row["command_event_id"] or stable_id("send.requested", row["send_id"]),
+            tenant_id=row["tenant_id"],
+            correlation_id=row["correlation_id"] or stable_id("send", row["send_id"]),
+            data=SendTextData(
+                send_id=row["send_id"],
+                instance_id=row["instance_id"],
+                instance_name=row["instance_name"],
+                conversation_id=row["conversation_id"],
+                contact_id=row["contact_id"],
+                to=row["recipient"],
+                text=row["text"],
+                purpose=SendPurpose(row["purpose"]),
+                app_origin=row["app_origin"] or "bot",
+                script_id=row["script_id"],
+                reply_id=row["reply_id"],
+                part_index=row["part_index"],
+                campaign_id=row["campaign_id"],
+                target_id=row["target_id"],
+                round_id=row["round_id"],
+            ),
+        )
+        for row in rows
+    ]

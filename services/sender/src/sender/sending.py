@@ -22,7 +22,7 @@ import random
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 import asyncpg
@@ -42,10 +42,16 @@ from evolution_client import (
     NumberNotOnWhatsAppError,
     SentMessage,
 )
-from messaging import Outbox, PermanentFailure, StagedEvent, backoff_delay_s, claim_event
+from messaging import Outbox, PermanentFailure, StagedEvent, backoff_delay_s
 from sender import repository
 from sender.gates import InstanceAccess, Refusal, check_gates
-from sender.outcomes import PRODUCER, message_failed, message_sent, send_alert
+from sender.outcomes import (
+    PRODUCER,
+    ambiguity_resolved_alert,
+    message_failed,
+    message_sent,
+    send_alert,
+)
 from sender.recipients import digit_variants, recipient_digits
 from sender.repository import SendRow
 from sender.retries import FailureVerdict, judge_failure
@@ -174,16 +180,41 @@ class SendService:
         digits = recipient_digits(data.to)
         variants = digit_variants(digits)
         with structlog.contextvars.bound_contextvars(send_id=str(data.send_id), instance=data.instance_name):
-            row: SendRow | None = await self._open(command, digits)
+            row: SendRow | None = await self._open(command, digits, variants)
             while row is not None:
                 row = await self._advance(command, row, variants)
 
-    async def _open(self, command: SendText, digits: str) -> SendRow:
+    async def _open(self, command: SendText, digits: str, variants: tuple[str, ...]) -> SendRow | None:
+        """Create the send's row and, when the gates let it through, make its first attempt.
+
+        The common path is two commits: the row is created with its first attempt already
+        in flight (the gates were read just before), and the outcome is settled with its
+        events. A redelivered command finds its row and goes on from its state instead;
+        the one cost of a redelivery is that "composing…" may be shown again before that.
+        """
+        data = command.data
+        facts = await repository.recipient_facts(
+            self.pool,
+            tenant_id=command.tenant_id,
+            instance_id=data.instance_id,
+            contact_id=data.contact_id,
+            to=data.to,
+            digit_variants=variants,
+        )
+        access = facts.instance if check_gates(data.purpose, facts) is None else None
+        if access is not None and self._wants_presence(data.typing_delay_ms):
+            await self._show_presence(command, access)
+        in_flight_for_s = self._in_flight_for_s(data.typing_delay_ms) if access is not None else None
         try:
-            async with self.pool.acquire() as conn, conn.transaction():
-                return await repository.insert_send(conn, command, digits)
+            row, created = await repository.insert_send(
+                self.pool, command, digits, in_flight_for_s=in_flight_for_s
+            )
         except asyncpg.ForeignKeyViolationError as error:
             raise PermanentFailure(f"unknown tenant {command.tenant_id}") from error
+        if created and access is not None:
+            return await self._call(command, row, access, variants)
+        # Refused (the gates run again and record why), or a redelivery: go on from the row.
+        return row
 
     async def _advance(self, command: SendText, row: SendRow, variants: tuple[str, ...]) -> SendRow | None:
         """One step from the row's current state; the row to look at next, or None when done."""
@@ -233,9 +264,12 @@ class SendService:
 
     # --- one attempt ----------------------------------------------------------------
 
+    def _wants_presence(self, typing_delay_ms: int) -> bool:
+        return self.settings.presence.enabled and typing_delay_ms > 0
+
     async def _attempt(self, command: SendText, row: SendRow, variants: tuple[str, ...]) -> SendRow | None:
         data = command.data
-        if row.attempts == 0 and self.settings.presence.enabled and data.typing_delay_ms > 0:
+        if row.attempts == 0 and self._wants_presence(data.typing_delay_ms):
             # Gates before the presence too: an opted-out contact must not even see "typing…".
             gated = await self._gate(command, row, variants, begin=False)
             if isinstance(gated, _Next):
@@ -244,7 +278,13 @@ class SendService:
         gated = await self._gate(command, row, variants, begin=True)
         if isinstance(gated, _Next):
             return gated.row
-        access, row = gated.access, gated.row
+        return await self._call(command, gated.row, gated.access, variants)
+
+    async def _call(
+        self, command: SendText, row: SendRow, access: InstanceAccess, variants: tuple[str, ...]
+    ) -> SendRow | None:
+        """The HTTP call of the attempt `row` has in flight, and what its answer means."""
+        data = command.data
         bound_s = self._attempt_bound_s(data.typing_delay_ms)
         log.info("sending", attempt=row.attempts, typing_delay_ms=data.typing_delay_ms)
         try:
@@ -354,12 +394,16 @@ class SendService:
             ),
         )
 
+    def _in_flight_for_s(self, typing_delay_ms: int) -> float:
+        """How long an attempt may stay in flight before another consumer may judge it abandoned."""
+        return self._attempt_bound_s(typing_delay_ms) + _IN_FLIGHT_MARGIN_S
+
     async def _begin_attempt(self, conn: Connection, row: SendRow, typing_delay_ms: int) -> SendRow:
         started = await repository.begin_attempt(
             conn,
             row.send_id,
             seen_attempts=row.attempts,
-            in_flight_for_s=self._attempt_bound_s(typing_delay_ms) + _IN_FLIGHT_MARGIN_S,
+            in_flight_for_s=self._in_flight_for_s(typing_delay_ms),
         )
         if started is None:
             raise _SupersededError
@@ -492,6 +536,42 @@ class SendService:
 
     # --- settling -------------------------------------------------------------------
 
+    async def settle_late_echoes(self, *, within_hours: float, limit: int = 200) -> int:
+        """Turn ambiguous sends whose `send.message` echo has arrived since into sent ones.
+
+        Each gets its `message.sent` and the resolution of its alert, in the statement that
+        settles it (a compare-and-set: another replica doing the same settles it once).
+        """
+        settled = 0
+        for command in await repository.ambiguous_sends(self.pool, within_hours=within_hours, limit=limit):
+            data = command.data
+            row = await self._load(data.send_id)
+            if row.status != "ambiguous":
+                continue
+            async with self.pool.acquire() as conn:
+                echo = await repository.find_echo(
+                    conn,
+                    instance_id=data.instance_id,
+                    text=data.text,
+                    digit_variants=digit_variants(recipient_digits(data.to)),
+                    since=row.attempt_started_at or row.created_at,
+                )
+            if echo is None:
+                continue
+            resolution = ambiguity_resolved_alert(command, provider_message_id=echo.provider_message_id)
+            with structlog.contextvars.bound_contextvars(send_id=str(data.send_id)):
+                still_open = await self._record_sent(
+                    command,
+                    attempt=row.attempts,
+                    provider_message_id=echo.provider_message_id,
+                    sent_at=echo.sent_at,
+                    also=[resolution] if resolution is not None else [],
+                )
+            if still_open is None:
+                settled += 1
+                log.info("a late echo showed an ambiguous send went out", send_id=str(data.send_id))
+        return settled
+
     async def _record_sent(
         self,
         command: SendText,
@@ -499,44 +579,29 @@ class SendService:
         attempt: int,
         provider_message_id: str,
         sent_at: datetime | None = None,
+        also: Sequence[Envelope] = (),
     ) -> SendRow | None:
         data = command.data
-        try:
-            async with self.pool.acquire() as conn, conn.transaction():
-                staged = await self._stage_sent(
-                    conn, command, attempt=attempt, provider_message_id=provider_message_id, sent_at=sent_at
-                )
-        except _SupersededError:
-            self._answers.pop(data.send_id, None)
-            return await self._load(data.send_id)
-        self._answers.pop(data.send_id, None)
-        self.relay.notify(staged)
-        log.info("sent", attempt=attempt, provider_message_id=provider_message_id)
-        return None
-
-    async def _stage_sent(
-        self,
-        conn: Connection,
-        command: SendText,
-        *,
-        attempt: int,
-        provider_message_id: str,
-        sent_at: datetime | None,
-    ) -> list[StagedEvent]:
-        settled_at = await repository.settle_sent(
-            conn,
-            command.data.send_id,
-            attempt=attempt,
-            provider_message_id=provider_message_id,
-            sent_at=sent_at,
-        )
-        if settled_at is None:
-            raise _SupersededError
-        await self._claim(conn, command)
+        settled_at = sent_at or datetime.now(UTC)
         event = message_sent(
             command, provider_message_id=provider_message_id, attempts=attempt, sent_at=settled_at
         )
-        return await self.outbox.stage(conn, [event])
+        prepared = self.outbox.prepare([event, *also])
+        ids = await repository.settle_sent(
+            self.pool,
+            data.send_id,
+            attempt=attempt,
+            provider_message_id=provider_message_id,
+            sent_at=settled_at,
+            outbox=self.outbox,
+            events=prepared,
+        )
+        self._answers.pop(data.send_id, None)
+        if ids is None:
+            return await self._load(data.send_id)
+        self.relay.notify(prepared.staged(ids))
+        log.info("sent", attempt=attempt, provider_message_id=provider_message_id)
+        return None
 
     async def _settle_unsent(
         self,
@@ -592,7 +657,6 @@ class SendService:
             status_code=status_code,
         ):
             raise _SupersededError
-        await self._claim(conn, command)
         return await self.outbox.stage(conn, events)
 
     def _failure_events(
@@ -622,13 +686,6 @@ class SendService:
         if alert is not None:
             events.append(alert)
         return events
-
-    @staticmethod
-    async def _claim(conn: Connection, command: SendText) -> None:
-        # Recorded with every settlement for the processed-events ledger. It decides
-        # nothing here: the row's compare-and-set already made the transition unique,
-        # and an ambiguous send may legitimately be settled again as sent.
-        await claim_event(conn, CONSUMER, command.event_id)
 
     async def _load(self, send_id: uuid.UUID) -> SendRow:
         async with self.pool.acquire() as conn:

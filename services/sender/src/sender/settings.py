@@ -63,3 +63,7 @@ class SenderSettings(MirageSettings):
     # In-process re-runs of the handler on an unexpected error (never extra HTTP
     # attempts: the attempt count lives in `sends.attempts`).
     handler_attempts: int = Field(default=3, ge=1)
+    # How often ambiguous sends are checked for a `send.message` echo that arrived late (it
+    # makes them `sent`), and how far back an ambiguous send is still checked.
+    late_echo_interval_s: float = Field(default=15.0, gt=0)
+    late_echo_window_h: float = Field(default=24.0, gt=0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from itertools import islice
 from typing import Any
 
 import orjson
@@ -152,18 +153,26 @@ def control_router(
 
     @router.get("/sent")
     async def sent(request: Request) -> JsonResponse:
-        """Accepted sendText calls, oldest first (`?instance=`, `?number=` digits or JID)."""
+        """Accepted sendText calls, oldest first (`?instance=`, `?number=` digits or JID).
+
+        `?offset=N` skips the first N calls that match, so a long run can be followed
+        incrementally instead of re-reading every row.
+        """
         name = request.query_params.get("instance")
         number = request.query_params.get("number")
+        offset_text = request.query_params.get("offset", "0")
+        if not offset_text.isdigit():
+            return JsonResponse({"error": "offset must be a non-negative integer"}, status_code=422)
         wanted: set[str] = set()
         if number:
             wanted = {digits_of(number), parse_recipient(number).digits} - {""}
-        rows = [
-            record.row()
+        matching = (
+            record
             for record in state.sent
             if (not name or record.instance == name)
             and (not number or record.number in wanted or digits_of(record.remote_jid) in wanted)
-        ]
+        )
+        rows = [record.row() for record in islice(matching, int(offset_text), None)]
         return JsonResponse(rows)
 
     @router.get("/faults")

@@ -33,8 +33,12 @@ class AlertIntake:
         return self._pool
 
     async def on_admin_alert(self, event: AdminAlert) -> None:
-        """Store one `admin.alert`, once, bumping the open row of its key when there is one."""
+        """Store one `admin.alert`, once, bumping the open row of its key when there is one;
+        a resolution counts against the open row instead."""
         data = event.data
+        if data.resolved:
+            await self._resolve(event)
+            return
         occurrence = Occurrence(
             tenant_id=event.tenant_id,
             alert_key=data.alert_key,
@@ -74,4 +78,20 @@ class AlertIntake:
             alert_key=alert.alert_key,
             occurrences=alert.occurrences,
             new_row=created,
+        )
+
+    async def _resolve(self, event: AdminAlert) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            if not await claim_event(conn, CONSUMER, event.event_id):
+                return
+            alert = await repository.resolve(conn, event.tenant_id, event.data.alert_key, event.occurred_at)
+        if alert is None:
+            log.info("resolution without an open alert", key=event.data.alert_key)
+            return
+        log.info(
+            "admin alert resolved" if alert.resolved_at else "admin alert partly resolved",
+            alert_id=str(alert.id),
+            alert_key=alert.alert_key,
+            resolved=alert.resolved_occurrences,
+            occurrences=alert.occurrences,
         )

@@ -20,7 +20,7 @@ from database import Connection, Pool
 _COLUMNS = (
     "a.id, a.tenant_id, a.alert_key, a.cause, a.severity, a.title, a.detail, a.context, a.instance_id,"
     " a.conversation_id, a.occurrences, a.first_seen_at, a.last_seen_at, a.delivered_at, a.acknowledged_at,"
-    " a.delivery_state, a.delivery_attempts, a.delivery_error"
+    " a.delivery_state, a.delivery_attempts, a.delivery_error, a.resolved_occurrences, a.resolved_at"
 )
 
 
@@ -46,6 +46,8 @@ class StoredAlert:
     delivery_state: str
     delivery_attempts: int
     delivery_error: str | None
+    resolved_occurrences: int
+    resolved_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,32 @@ WITH tenant AS (
 )
 SELECT * FROM bumped UNION ALL SELECT * FROM inserted
 """  # noqa: S608
+
+
+# The newest row of the key still unresolved counts one more resolution; it is resolved when
+# every occurrence it counts is.
+_RESOLVE = f"""
+WITH target AS (
+    SELECT a.id FROM admin_alerts a
+    WHERE a.tenant_id = $1 AND a.alert_key = $2::text AND a.resolved_at IS NULL
+    ORDER BY a.first_seen_at DESC LIMIT 1
+    FOR UPDATE OF a
+)
+UPDATE admin_alerts a SET
+    resolved_occurrences = least(a.occurrences, a.resolved_occurrences + 1),
+    resolved_at = CASE WHEN a.resolved_occurrences + 1 >= a.occurrences THEN $3::timestamptz END
+FROM target WHERE a.id = target.id
+RETURNING {_COLUMNS}
+"""  # noqa: S608
+
+
+async def resolve(conn: Connection, tenant_id: uuid.UUID, alert_key: str, at: datetime) -> StoredAlert | None:
+    """Count one resolution on the open alert of `alert_key`; None when there is none to resolve."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended($1 || ':' || $2, 7262006))", str(tenant_id), alert_key
+    )
+    row = await conn.fetchrow(_RESOLVE, tenant_id, alert_key, at)
+    return _alert(row) if row else None
 
 
 async def record(conn: Connection, occurrence: Occurrence) -> tuple[StoredAlert, bool] | None:

@@ -43,6 +43,11 @@ class AlertOut(BaseModel):
         " the cool-down), failed, not_configured."
     )
     delivered_at: datetime | None
+    resolved_occurrences: int = Field(
+        description="Occurrences whose condition ended by itself (an ambiguous send found sent, a stalled"
+        " consumer moving again)."
+    )
+    resolved_at: datetime | None = Field(description="When every occurrence was resolved.")
 
     @classmethod
     def of(cls, alert: StoredAlert) -> AlertOut:
@@ -63,6 +68,8 @@ class AlertOut(BaseModel):
             acknowledged_at=alert.acknowledged_at,
             delivery_state=alert.delivery_state,
             delivered_at=alert.delivered_at,
+            resolved_occurrences=alert.resolved_occurrences,
+            resolved_at=alert.resolved_at,
         )
 
 
