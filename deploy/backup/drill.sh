@@ -66,6 +66,29 @@ ENDPOINT="http://127.0.0.1:$S3_PORT"
 # barman-cloud for the postgres user: a copy of the venv's packages, run by the venv's interpreter
 # (outside the checkout: Debian's /usr/bin/python3.11, or wherever python3.11 lives).
 PY="$(readlink -f "$VENV/bin/python")"
+PY_ENV=""
+if [ "$(id -u)" -eq 0 ] && ! runuser -u postgres -- test -x "$PY"; then
+  # The venv's interpreter lives where postgres cannot go (pyenv under /root, say): use Debian's
+  # python3.11 if there is one, else a copy of the interpreter's own installation.
+  if [ -x /usr/bin/python3.11 ] && runuser -u postgres -- /usr/bin/python3.11 -c 'import ssl' 2>/dev/null; then
+    PY=/usr/bin/python3.11
+  else
+    BASE="$("$PY" -c 'import sys; print(sys.base_prefix)')"
+    COPY="$DRILL/python"
+    if [ ! -f "$COPY/.source" ] || [ "$(cat "$COPY/.source")" != "$BASE" ]; then
+      log "copying the interpreter at $BASE for the postgres user"
+      rm -rf "$COPY"; mkdir -p "$COPY/bin" "$COPY/lib"
+      cp -a "$BASE/bin/python3.11" "$COPY/bin/"
+      find "$BASE/lib" -maxdepth 1 -name 'libpython3*' -exec cp -a {} "$COPY/lib/" \;
+      (cd "$BASE/lib" && tar --exclude=python3.11/test --exclude=python3.11/site-packages \
+        --exclude='__pycache__' -cf - python3.11) | tar -xf - -C "$COPY/lib"
+      echo "$BASE" >"$COPY/.source"
+    fi
+    PY="$COPY/bin/python3.11"
+    PY_ENV="PYTHONHOME=\"$COPY\" LD_LIBRARY_PATH=\"$COPY/lib\""
+  fi
+  log "barman-cloud runs on $PY"
+fi
 SITE="$DRILL/barman-site"
 if [ ! -f "$SITE/.source" ] || [ "$(cat "$SITE/.source")" != "$VENV" ]; then
   rm -rf "$SITE"; cp -a "$VENV/lib/python3.11/site-packages" "$SITE"; echo "$VENV" >"$SITE/.source"
@@ -74,7 +97,7 @@ for tool in cloud_walarchive:wal-archive cloud_walrestore:wal-restore cloud_back
   cloud_backup_list:backup-list cloud_backup_keep:backup-keep cloud_backup_delete:backup-delete; do
   cat >"$DRILL/bin/barman-cloud-${tool#*:}" <<EOF
 #!/bin/sh
-export PYTHONPATH="$SITE" AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY AWS_DEFAULT_REGION=$AWS_DEFAULT_REGION
+export $PY_ENV PYTHONPATH="$SITE" AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY AWS_DEFAULT_REGION=$AWS_DEFAULT_REGION
 exec "$PY" -c 'import sys; from barman.clients.${tool%%:*} import main; sys.exit(main())' "\$@"
 EOF
   chmod 755 "$DRILL/bin/barman-cloud-${tool#*:}"
