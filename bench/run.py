@@ -10,7 +10,15 @@ import asyncio
 import sys
 import time
 
-from bench import generator_throughput, ingest_throughput, pipeline_cpu, pipeline_latency, pipeline_throughput
+from bench import (
+    analytics_ingest,
+    generator_throughput,
+    ingest_throughput,
+    outreach_quotas,
+    pipeline_cpu,
+    pipeline_latency,
+    pipeline_throughput,
+)
 from bench.harness import BENCH_DIR, kafka_description
 
 
@@ -25,6 +33,8 @@ async def main() -> int:
         ("pipeline (unsaturated)", pipeline_latency.unsaturated),
         ("pipeline CPU", pipeline_cpu.main),
         ("pipeline throughput", pipeline_throughput.main),
+        ("analytics ingest", analytics_ingest.main),
+        ("outreach quotas and campaign creation", outreach_quotas.main),
     ):
         print(f"# {name} benchmark", flush=True)
         lines.extend(await run())

@@ -42,10 +42,15 @@ class Service:
 def services(use_simulator: bool) -> list[Service]:
     """The processes to run, in start order."""
     ingest_port = int(os.environ.get("MIRAGE_INGEST_RUNTIME__PORT", "8001"))
+    scheduler_port = int(os.environ.get("MIRAGE_SCHEDULER_RUNTIME__PORT", "8007"))
     api_env = {
         "MIRAGE_API_INGEST_PUBLIC_URL": os.environ.get(
             "MIRAGE_API_INGEST_PUBLIC_URL", f"http://127.0.0.1:{ingest_port}"
-        )
+        ),
+        # `POST /warmup/pairs/{id}/tick` runs the scheduler's decision through its control route.
+        "MIRAGE_API_SCHEDULER__URL": os.environ.get(
+            "MIRAGE_API_SCHEDULER__URL", f"http://127.0.0.1:{scheduler_port}"
+        ),
     }
     listed = [
         Service("ingest", "ingest.main", ingest_port),
@@ -53,8 +58,19 @@ def services(use_simulator: bool) -> list[Service]:
         Service("generator", "generator.main", int(os.environ.get("MIRAGE_GENERATOR_RUNTIME__PORT", "8004"))),
         Service("sender", "sender.main", int(os.environ.get("MIRAGE_SENDER_RUNTIME__PORT", "8005"))),
         Service("outreach", "outreach.main", int(os.environ.get("MIRAGE_OUTREACH_RUNTIME__PORT", "8006"))),
-        Service("scheduler", "scheduler.main", int(os.environ.get("MIRAGE_SCHEDULER_RUNTIME__PORT", "8007"))),
+        Service("scheduler", "scheduler.main", scheduler_port),
         Service("api", "api.main", int(os.environ.get("MIRAGE_API_RUNTIME__PORT", "8000")), env=api_env),
+        Service(
+            "analytics",
+            "analytics.main",
+            int(os.environ.get("MIRAGE_ANALYTICS_RUNTIME__PORT", "8008")),
+            # The demo's statistics move within a minute; production keeps the 15-minute default.
+            env={
+                "MIRAGE_ANALYTICS_REFRESH__INTERVAL_S": os.environ.get(
+                    "MIRAGE_ANALYTICS_REFRESH__INTERVAL_S", "60"
+                )
+            },
+        ),
     ]
     if use_simulator:
         listed.insert(

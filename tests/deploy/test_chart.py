@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 pytestmark = [pytest.mark.deploy, pytest.mark.timeout(1800)]
 
 VALUES = ["default", "production", "minimal"]
-PIPELINE = {"api", "ingest", "guard", "generator", "sender", "outreach", "scheduler"}
+PIPELINE = {"api", "ingest", "guard", "generator", "sender", "outreach", "scheduler", "analytics"}
 PORTS = {
     "api": 8000,
     "ingest": 8001,
@@ -31,6 +31,7 @@ PORTS = {
     "sender": 8005,
     "outreach": 8006,
     "scheduler": 8007,
+    "analytics": 8008,
 }
 # The settings class each component's process builds, to check the wiring end to end.
 SETTINGS_CLASSES = {
@@ -41,6 +42,7 @@ SETTINGS_CLASSES = {
     "sender": "sender.settings:SenderSettings",
     "outreach": "outreach.settings:OutreachSettings",
     "scheduler": "scheduler.settings:SchedulerSettings",
+    "analytics": "analytics.settings:AnalyticsSettings",
     "simulator": "simulator.settings:SimulatorSettings",
 }
 

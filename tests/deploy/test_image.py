@@ -30,7 +30,17 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "deploy" / "docker" / "Dockerfile"
 # Where the build context comes from (the repository root; the builder's COPYs pick from it).
 CONTEXT = Path(os.environ.get("MIRAGE_IMAGE_CONTEXT", ROOT))
-SERVICES = ["api", "ingest", "guard", "generator", "sender", "outreach", "scheduler", "simulator"]
+SERVICES = [
+    "api",
+    "ingest",
+    "guard",
+    "generator",
+    "sender",
+    "outreach",
+    "scheduler",
+    "analytics",
+    "simulator",
+]
 # What the image's user is: the chart's runAsUser too.
 IMAGE_UID = 10001
 DEV_DISTRIBUTIONS = {

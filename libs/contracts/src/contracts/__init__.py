@@ -46,6 +46,7 @@ from contracts._rounds import (
     RoundCompletedData,
     RoundStarted,
     RoundStartedData,
+    TurnLine,
 )
 from contracts._topics import DEAD_LETTER_SUFFIX, Topic, dead_letter_topic
 from contracts._vocabulary import (
@@ -104,6 +105,7 @@ __all__ = [
     "SendText",
     "SendTextData",
     "Topic",
+    "TurnLine",
     "UnexpectedEventError",
     "dead_letter_topic",
     "parse_event",

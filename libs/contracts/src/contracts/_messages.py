@@ -87,6 +87,10 @@ class ReplyGeneratedData(Payload):
     kind: ReplyKind = "reply"
     # The burst of inbound messages the reply answers (response-time analytics).
     message_ids: tuple[uuid.UUID, ...] = ()
+    # Tokens the model reported for this reply (its response's `usage`); None when no model
+    # was asked (fixed texts, the offline generator) or the server reported none.
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
 
 
 class ReplyGenerated(Envelope):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Literal
 
+from pydantic import Field
+
 from contracts._envelope import Envelope, Payload
 
 
@@ -17,6 +19,10 @@ class RoundStartedData(Payload):
     responder_instance_id: uuid.UUID
     planned_turns: int
     script_id: str
+    # What the two personas chat about (a pt-BR topic the generator's prompt names).
+    topic: str | None = None
+    # `cron` (the scheduler's scan) or `manual` (`POST /warmup/pairs/{id}/tick`).
+    trigger: str = "cron"
 
 
 class RoundStarted(Envelope):
@@ -32,9 +38,20 @@ class RoundCompletedData(Payload):
     round_id: uuid.UUID
     pair_id: uuid.UUID
     turns_completed: int
-    # `completed`, `timed_out` or `aborted`.
+    # `completed` (every planned turn arrived, or the round ended early at a daily cap or at
+    # sleeping hours after at least two turns), `deaf` (a turn was sent but never arrived at the
+    # peer), `timed_out` (a turn was not written or sent in time) or `aborted` (the pair was
+    # paused or deleted, a number disconnected, a cap was reached before two turns).
     outcome: str
     duration_ms: int
+    planned_turns: int = 0
+    # WhatsApp messages of the round the sender sent, and those that arrived at the peer.
+    messages_sent: int = 0
+    messages_delivered: int = 0
+    initiator_instance_id: uuid.UUID | None = None
+    responder_instance_id: uuid.UUID | None = None
+    # Why it ended that way, for operators (`deaf: demo-1 -> demo-2`, `daily_cap`, …).
+    reason: str | None = None
 
 
 class RoundCompleted(Envelope):
@@ -42,6 +59,13 @@ class RoundCompleted(Envelope):
 
     type: Literal["round.completed"] = "round.completed"
     data: RoundCompletedData
+
+
+class TurnLine(Payload):
+    """One message of the round so far, as it arrived at the other number."""
+
+    speaker_instance_id: uuid.UUID
+    text: str
 
 
 class RequestTurnData(Payload):
@@ -57,6 +81,20 @@ class RequestTurnData(Payload):
     persona_id: uuid.UUID | None = None
     script_id: str
     delay_ms: int = 0
+    # The id of the turn: the generator's reply row and its sends derive from it, so the
+    # scheduler recognises the turn's messages when they arrive (None: derived from the event id).
+    turn_id: uuid.UUID | None = None
+    # How many WhatsApp messages in a row the speaker sends (1–3).
+    messages: int = Field(default=1, ge=1, le=3)
+    # A reaction (a lone emoji) instead of text.
+    reaction: bool = False
+    # The last turn of the round: the speaker wraps the chat up.
+    closing: bool = False
+    topic: str | None = None
+    # The round's messages so far, oldest first.
+    history: tuple[TurnLine, ...] = ()
+    # What the speaker calls the other side (its persona's or its WhatsApp profile's name).
+    listener_name: str | None = None
 
 
 class RequestTurn(Envelope):

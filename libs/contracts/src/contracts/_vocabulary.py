@@ -74,6 +74,8 @@ class AlertCause(StrEnum):
     QUOTA_EXHAUSTED = "quota_exhausted"
     # A consumer keeps failing on a record because a dependency is down (PostgreSQL, Redis, Kafka).
     CONSUMER_STALLED = "consumer_stalled"
+    # Warm-up messages from one of the tenant's numbers stopped arriving at its peer.
+    WARMUP_DEAF = "warmup_deaf"
 
 
 class AlertSeverity(StrEnum):

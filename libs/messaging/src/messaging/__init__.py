@@ -16,9 +16,22 @@ from messaging.metrics import MessagingMetrics
 from messaging.outbox import Outbox, OutboxRelay, PreparedEvents, StagedEvent
 from messaging.runtime import MessagingRuntime
 from messaging.settings import KafkaSettings
+from messaging.topology import (
+    ANALYTICS_CONSUMER,
+    TOPOLOGY,
+    ConsumerGroup,
+    ServiceTopology,
+    consumer_groups,
+    consumer_groups_of,
+    producers_of,
+    service_topology,
+)
 from messaging.trace_headers import context_from_headers, current_trace_headers
 
 __all__ = [
+    "ANALYTICS_CONSUMER",
+    "TOPOLOGY",
+    "ConsumerGroup",
     "Handler",
     "KafkaSettings",
     "KafkaUnavailableError",
@@ -30,14 +43,19 @@ __all__ = [
     "PermanentFailure",
     "PreparedEvents",
     "RetryPolicy",
+    "ServiceTopology",
     "StagedEvent",
     "backoff_delay_s",
     "claim_event",
     "cluster_metadata",
+    "consumer_groups",
+    "consumer_groups_of",
     "context_from_headers",
     "create_broker",
     "current_trace_headers",
     "delete_topics_with_prefixes",
     "ensure_topics",
     "is_infrastructure_error",
+    "producers_of",
+    "service_topology",
 ]

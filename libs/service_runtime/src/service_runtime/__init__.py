@@ -12,7 +12,7 @@ from service_runtime.settings import (
 )
 from service_runtime.startup import StartupError, run_service
 from service_runtime.structured_logging import configure_logging
-from service_runtime.tracing import configure_tracing
+from service_runtime.tracing import configure_tracing, traced_transport, tracing_enabled
 
 __all__ = [
     "SHARED_ENV_PREFIX",
@@ -28,4 +28,6 @@ __all__ = [
     "refuse_default_secrets",
     "run_service",
     "serve",
+    "traced_transport",
+    "tracing_enabled",
 ]

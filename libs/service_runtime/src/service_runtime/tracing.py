@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import httpx
 from opentelemetry import trace
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -45,3 +46,18 @@ def configure_tracing(default_service_name: str) -> TracerProvider | None:
 def tracing_enabled() -> bool:
     """True once `configure_tracing` installed an SDK tracer provider in this process."""
     return isinstance(trace.get_tracer_provider(), TracerProvider)
+
+
+def traced_transport(transport: httpx.AsyncBaseTransport) -> httpx.AsyncBaseTransport:
+    """`transport` with a client span per request and the trace context in its headers
+    (`traceparent`), when tracing is on; `transport` itself otherwise.
+
+    For clients with a transport of their own (the Evolution client's aiohttp transport),
+    which the global httpx instrumentation does not reach.
+    """
+    if not tracing_enabled():
+        return transport
+    from opentelemetry.instrumentation.httpx import AsyncOpenTelemetryTransport  # noqa: PLC0415
+
+    traced: httpx.AsyncBaseTransport = AsyncOpenTelemetryTransport(transport)
+    return traced

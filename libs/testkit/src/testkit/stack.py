@@ -32,6 +32,13 @@ PIPELINE_SERVICES: tuple[tuple[str, str], ...] = (
     ("generator", "MIRAGE_GENERATOR_"),
     ("sender", "MIRAGE_SENDER_"),
 )
+# Services a stack runs only when asked (`MirageStack.extra_services`).
+EXTRA_SERVICES: tuple[tuple[str, str], ...] = (
+    ("scheduler", "MIRAGE_SCHEDULER_"),
+    ("api", "MIRAGE_API_"),
+    ("analytics", "MIRAGE_ANALYTICS_"),
+    ("outreach", "MIRAGE_OUTREACH_"),
+)
 
 
 @dataclass
@@ -55,6 +62,8 @@ class MirageStack:
     log_dir: Path
     # Extra environment per service name (`"guard": {"MIRAGE_GUARD_POLICY__DEBOUNCE_WINDOW_MS": "0"}`).
     overrides: dict[str, dict[str, str]] = field(default_factory=dict)
+    # Started after the pipeline, e.g. `("scheduler", "api")` for warm-up rounds.
+    extra_services: tuple[str, ...] = ()
     namespace: str = field(default_factory=lambda: new_namespace("e"))
     ports: dict[str, int] = field(default_factory=dict)
     processes: dict[str, ServiceProcess] = field(default_factory=dict)
@@ -105,8 +114,16 @@ class MirageStack:
                 }
             )
         else:
-            prefix = dict(PIPELINE_SERVICES)[name]
+            prefix = dict(PIPELINE_SERVICES + EXTRA_SERVICES)[name]
             env[f"{prefix}RUNTIME__PORT"] = str(self.ports[name])
+        if name == "api":
+            env.update(
+                {
+                    "MIRAGE_API_INGEST_PUBLIC_URL": self.ingest_url,
+                    "MIRAGE_API_DEMO__ENABLED": "false",
+                    "MIRAGE_API_SCHEDULER__URL": f"http://127.0.0.1:{self.ports.get('scheduler', 0)}",
+                }
+            )
         if name == "generator":
             env.update(
                 {
@@ -131,10 +148,11 @@ class MirageStack:
 
     async def start(self) -> None:
         """Start the simulator, then the pipeline services, and wait until all are ready."""
-        for name in ("simulator", *(service for service, _ in PIPELINE_SERVICES)):
+        for name in ("simulator", *(service for service, _ in PIPELINE_SERVICES), *self.extra_services):
             self.ports.setdefault(name, free_port())
         await self.start_service("simulator")
         await asyncio.gather(*(self.start_service(name) for name, _ in PIPELINE_SERVICES))
+        await asyncio.gather(*(self.start_service(name) for name in self.extra_services))
 
     async def start_service(self, name: str) -> ServiceProcess:
         """(Re)start one service and wait until it is ready."""
@@ -153,20 +171,21 @@ class MirageStack:
         for process in reversed(list(self.processes.values())):
             process.terminate()
 
-    async def create_instance(self, *, auth: str = "jwt") -> Instance:
-        """A new tenant with one instance, created at the simulator with its webhook pointing
-        at ingest, scanned, and seen `connected` by Mirage."""
+    async def create_instance(self, *, auth: str = "jwt", tenant_id: uuid.UUID | None = None) -> Instance:
+        """An instance (of a new tenant, or of `tenant_id`), created at the simulator with its
+        webhook pointing at ingest, scanned, and seen `connected` by Mirage."""
         token = uuid.uuid4().hex[:8]
         name = f"{self.namespace}-{token}"
         secret = secrets.token_urlsafe(32)
         instance_token = secrets.token_hex(16).upper()
         conn = await asyncpg.connect(self.database_dsn)
         try:
-            tenant_id = await conn.fetchval(
-                "INSERT INTO tenants (slug, name) VALUES ($1, $2) RETURNING id",
-                f"e2e-{token}",
-                f"E2E {token}",
-            )
+            if tenant_id is None:
+                tenant_id = await conn.fetchval(
+                    "INSERT INTO tenants (slug, name) VALUES ($1, $2) RETURNING id",
+                    f"e2e-{token}",
+                    f"E2E {token}",
+                )
             instance_id = await conn.fetchval(
                 "INSERT INTO instances (tenant_id, name, token, webhook_auth, webhook_secret, state)"
                 " VALUES ($1, $2, $3, $4, $5, 'open') RETURNING id",

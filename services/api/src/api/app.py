@@ -10,7 +10,9 @@ from api.alerts.intake import AlertIntake
 from api.alerts.lifecycle_alerts import CONSUMER as LIFECYCLE_CONSUMER
 from api.alerts.lifecycle_alerts import LifecycleAlerts
 from api.alerts.routes import router as alerts_router
+from api.asyncapi.routes import router as asyncapi_router
 from api.blacklist.routes import router as blacklist_router
+from api.contacts.routes import router as contacts_router
 from api.context import ApiContext
 from api.conversations.routes import router as conversations_router
 from api.dashboard import router as dashboard_router
@@ -25,15 +27,21 @@ from api.live.hub import LiveHub
 from api.live.listener import StatusChangeListener
 from api.live.routes import router as live_router
 from api.metrics import ApiMetrics
+from api.outreach.routes import router as outreach_router
+from api.outreach.service import CampaignService
 from api.personas.routes import router as personas_router
 from api.ratelimit.limiter import RateLimiter
 from api.ratelimit.response_headers import RateLimitHeaders
 from api.redis_connections import fast_failing_redis
 from api.settings import ApiSettings
+from api.stats.cache import StatsCache, StatsCacheMetrics
+from api.stats.routes import router as stats_router
 from api.tenants.routes import router as tenants_router
+from api.warmup.routes import router as warmup_router
 from contracts import Topic
 from evolution_client import EvolutionClient
 from messaging import KeyedConsumer, MessagingRuntime, Outbox, OutboxRelay, create_broker
+from quotas import QuotaGate
 from service_runtime import ServiceHost, StartupError, configure_logging, configure_tracing
 
 PRODUCER = "api"
@@ -63,7 +71,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
     )
     broker = create_broker(settings.kafka, client_id="mirage-api")
     outbox = Outbox(PRODUCER, namespace=settings.kafka.topic_prefix)
-    intake = AlertIntake()
+    intake = AlertIntake(outbox=outbox)
     lifecycle = LifecycleAlerts(outbox=outbox)
     consumers = (
         KeyedConsumer(
@@ -87,7 +95,12 @@ def create_app(settings: ApiSettings) -> FastAPI:
         broker=broker,
         settings=settings.kafka,
         consumers=consumers,
-        produces=[Topic.INSTANCE_STATUS_CHANGED, Topic.ADMIN_ALERT],
+        produces=[
+            Topic.INSTANCE_STATUS_CHANGED,
+            Topic.ADMIN_ALERT,
+            Topic.SEND_REQUESTED,
+            Topic.OUTREACH_REQUESTED,
+        ],
     )
     messaging.register()
 
@@ -101,7 +114,13 @@ def create_app(settings: ApiSettings) -> FastAPI:
         pool = await host.open_pool(settings.postgres)
         context.pool = pool
         # Fails fast when Redis is down at start-up; afterwards the limiter fails open.
-        await host.open_redis(settings.redis)
+        redis = await host.open_redis(settings.redis)
+        app.state.stats_cache = StatsCache(
+            redis,
+            key_prefix=settings.redis.key_prefix,
+            ttl_s=settings.stats.cache_ttl_s,
+            metrics=StatsCacheMetrics(host.registry),
+        )
         limiter_redis = fast_failing_redis(settings.redis, timeout_s=settings.rate_limit.redis_timeout_s)
         host.on_close(limiter_redis.aclose)
         context.limiter = RateLimiter(
@@ -115,7 +134,10 @@ def create_app(settings: ApiSettings) -> FastAPI:
         context.instances = InstanceService(
             pool=pool, evolution=evolution, outbox=outbox, relay=relay, settings=settings
         )
-        intake.bind(pool)
+        context.campaigns = CampaignService(
+            pool=pool, outbox=outbox, relay=relay, gate=QuotaGate(redis, settings.redis)
+        )
+        intake.bind(pool, relay=relay)
         lifecycle.bind(pool=pool, relay=relay)
         messaging.relay = relay
         await host.start_messaging(messaging)
@@ -179,6 +201,11 @@ def create_app(settings: ApiSettings) -> FastAPI:
         blacklist_router,
         alerts_router,
         live_router,
+        warmup_router,
+        outreach_router,
+        contacts_router,
+        stats_router,
+        asyncapi_router,
     ):
         app.include_router(router)
     # The web dashboard (pages at `/` and `/ui/…`), last: it owns no route of the JSON api.

@@ -9,6 +9,7 @@ from api.health.checks import HealthChecks
 from api.instances.service import InstanceService
 from api.live.hub import LiveHub
 from api.metrics import ApiMetrics
+from api.outreach.service import CampaignService
 from api.ratelimit.limiter import RateLimiter
 from api.settings import ApiSettings
 from database import Pool
@@ -26,3 +27,4 @@ class ApiContext:
     limiter: RateLimiter = field(init=False)
     health: HealthChecks = field(init=False)
     alerts: AlertDispatcher | None = field(init=False, default=None)
+    campaigns: CampaignService = field(init=False)

@@ -7,6 +7,7 @@ layer (`api.errors`) maps the kind to a status code and the one error body.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 
 class ErrorKind(StrEnum):
@@ -22,11 +23,15 @@ class ErrorKind(StrEnum):
 class DomainError(Exception):
     """A request the api refuses, with a stable `code` clients can switch on."""
 
-    def __init__(self, kind: ErrorKind, code: str, message: str) -> None:
+    def __init__(
+        self, kind: ErrorKind, code: str, message: str, *, details: list[dict[str, Any]] | None = None
+    ) -> None:
         super().__init__(message)
         self.kind = kind
         self.code = code
         self.message = message
+        # Per-item problems (the rows a campaign template does not render for, …).
+        self.details = details
 
 
 def not_found(resource: str) -> DomainError:

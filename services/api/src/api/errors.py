@@ -124,7 +124,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def domain(_: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, DomainError)
-        return error_response(_STATUS_OF_KIND[error.kind], error.code, error.message)
+        return error_response(_STATUS_OF_KIND[error.kind], error.code, error.message, details=error.details)
 
     async def api(_: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, ApiError)

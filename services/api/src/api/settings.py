@@ -99,6 +99,13 @@ class AlertSettings(BaseModel):
     max_attempts: int = Field(default=5, ge=1)
 
 
+class StatsSettings(BaseModel):
+    """The `/stats` routes (`MIRAGE_API_STATS__<FIELD>`)."""
+
+    # Answers stay cached this long at most; a refresh of the views invalidates them sooner.
+    cache_ttl_s: int = Field(default=300, ge=1, le=86_400)
+
+
 class DemoSettings(BaseModel):
     """The demo tenant of PRODUCT §10 (development mode only)."""
 
@@ -136,6 +143,7 @@ class ApiSettings(MirageSettings):
     rate_limit: RateLimitSettings = RateLimitSettings()
     health: HealthSettings = HealthSettings()
     alerts: AlertSettings = AlertSettings()
+    stats: StatsSettings = StatsSettings()
 
     def webhook_url(self) -> str:
         """The webhook URL every instance is created with."""

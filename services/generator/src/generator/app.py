@@ -10,8 +10,9 @@ from fastapi import FastAPI
 
 from contracts import Topic
 from generator.replies import CONSUMER, PRODUCER, ReplyGenerator
-from generator.reply_model import build_reply_model
+from generator.reply_model import ModelMetrics, build_reply_model
 from generator.settings import GeneratorSettings
+from generator.turns import TURN_CONSUMER, TurnWriter
 from messaging import KeyedConsumer, MessagingRuntime, OutboxRelay, create_broker
 from service_runtime import ServiceHost, configure_logging, configure_tracing
 
@@ -28,8 +29,9 @@ def create_app(settings: GeneratorSettings, *, environ: Mapping[str, str] | None
     configure_tracing("mirage-generator")
     host = ServiceHost("generator", GeneratorSettings)
     endpoint = settings.model.endpoint(os.environ if environ is None else environ)
-    model = build_reply_model(endpoint)
+    model = build_reply_model(endpoint, metrics=ModelMetrics(host.registry))
     generator = ReplyGenerator(settings, model)
+    turns = TurnWriter(model, settings.warmup_typing, namespace=settings.kafka.topic_prefix)
     broker = create_broker(settings.kafka, client_id="mirage-generator")
     messaging = MessagingRuntime(
         broker=broker,
@@ -44,7 +46,16 @@ def create_app(settings: GeneratorSettings, *, environ: Mapping[str, str] | None
                 handler=generator.on_reply_requested,
                 max_concurrency=settings.max_concurrent_conversations,
                 metrics=host.messaging_metrics,
-            )
+            ),
+            # Warm-up turns have a topic and group of their own: they never queue behind replies.
+            KeyedConsumer(
+                broker=broker,
+                settings=settings.kafka,
+                topic=Topic.TURN_REQUESTED,
+                consumer=TURN_CONSUMER,
+                handler=turns.on_turn_requested,
+                metrics=host.messaging_metrics,
+            ),
         ],
         produces=(Topic.REPLY_GENERATED, Topic.SEND_REQUESTED),
     )
@@ -59,6 +70,7 @@ def create_app(settings: GeneratorSettings, *, environ: Mapping[str, str] | None
         )
         messaging.relay = relay
         generator.bind(pool, relay)
+        turns.bind(pool, relay)
         await host.start_messaging(messaging)
         if endpoint is None:
             log.warning("no model key or base URL configured: the offline generator writes the replies")

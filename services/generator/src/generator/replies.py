@@ -64,6 +64,9 @@ class ReplyDraft:
     # Why the model gave no answer, when this is the fallback sent instead.
     error: str | None = None
     purpose: SendPurpose = SendPurpose.REPLY
+    # What the model reported it used (published on `reply.generated` for cost analytics).
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
 
 
 def fixed_draft(kind: ReplyKind, text: str, *, purpose: SendPurpose = SendPurpose.REPLY) -> ReplyDraft:
@@ -102,6 +105,8 @@ def reply_events(request: GenerateReply, draft: ReplyDraft, delays: list[int]) -
             latency_ms=draft.latency_ms,
             kind=draft.kind,
             message_ids=data.message_ids,
+            prompt_tokens=draft.prompt_tokens,
+            completion_tokens=draft.completion_tokens,
         ),
     )
     sends = [
@@ -231,6 +236,8 @@ class ReplyGenerator:
             persona_id=persona.id,
             offline=answer.offline,
             latency_ms=answer.latency_ms,
+            prompt_tokens=answer.prompt_tokens,
+            completion_tokens=answer.completion_tokens,
         )
 
     def _on_model_failure(self, persona: Persona, failure: ModelFailure) -> ReplyDraft:

@@ -17,6 +17,7 @@ from openai import (
     OpenAIError,
 )
 from openai.types.chat import ChatCompletion
+from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from generator.fixed_texts import OFFLINE_MODEL, first_name, offline_reply
 from generator.prompt import ChatMessage
@@ -50,6 +51,39 @@ class ModelAnswer:
     model: str
     offline: bool
     latency_ms: int
+    # The response's `usage`, when the server reported it.
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+
+class ModelMetrics:
+    """Latency and token use of the model calls (Prometheus, on the service's `/metrics`)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self.seconds = Histogram(
+            "mirage_generator_model_seconds",
+            "Duration of one model call (the SDK's retries included), by model and outcome (ok, failed).",
+            ["model", "outcome"],
+            buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0),
+            registry=self.registry,
+        )
+        self.tokens = Counter(
+            "mirage_generator_model_tokens",
+            "Tokens the model reported, by model and kind (prompt, completion).",
+            ["model", "kind"],
+            registry=self.registry,
+        )
+
+    def observe(self, model: str, seconds: float, answer: ModelAnswer | None) -> None:
+        """Record one call: its duration, and the tokens of a successful one."""
+        self.seconds.labels(model, "ok" if answer is not None else "failed").observe(seconds)
+        if answer is None:
+            return
+        if answer.prompt_tokens:
+            self.tokens.labels(model, "prompt").inc(answer.prompt_tokens)
+        if answer.completion_tokens:
+            self.tokens.labels(model, "completion").inc(answer.completion_tokens)
 
 
 class ModelFailure(Exception):  # noqa: N818 - reads as what the model call reports
@@ -104,8 +138,14 @@ class OpenAIReplyModel:
     conversations can wait on a slow model without opening and closing a connection each.
     """
 
-    def __init__(self, endpoint: ModelEndpoint, client: AsyncOpenAI | None = None) -> None:
+    def __init__(
+        self,
+        endpoint: ModelEndpoint,
+        client: AsyncOpenAI | None = None,
+        metrics: ModelMetrics | None = None,
+    ) -> None:
         self.endpoint = endpoint
+        self.metrics = metrics or ModelMetrics()
         self.client = client or AsyncOpenAI(
             api_key=endpoint.api_key or KEYLESS_API_KEY,
             base_url=endpoint.base_url,
@@ -126,6 +166,15 @@ class OpenAIReplyModel:
         """Ask the model; timeouts, connection errors and 5xx were already retried by the SDK."""
         model = request.model or self.endpoint.model
         started = time.monotonic()
+        try:
+            answer = await self._ask(request, model, started)
+        except ModelFailure:
+            self.metrics.observe(model, time.monotonic() - started, None)
+            raise
+        self.metrics.observe(model, time.monotonic() - started, answer)
+        return answer
+
+    async def _ask(self, request: ModelRequest, model: str, started: float) -> ModelAnswer:
         try:
             # `chat.completions.create` would first walk every message through the SDK's
             # params transform (checking each against all TypedDicts of the message union):
@@ -152,8 +201,14 @@ class OpenAIReplyModel:
         if not content or not content.strip():
             reason = choice.finish_reason if choice is not None else "no choices"
             raise ModelFailure(f"empty answer (finish_reason={reason})", model=model, retryable=True)
+        usage = completion.usage
         return ModelAnswer(
-            text=content, model=completion.model or model, offline=False, latency_ms=latency_ms
+            text=content,
+            model=completion.model or model,
+            offline=False,
+            latency_ms=latency_ms,
+            prompt_tokens=usage.prompt_tokens if usage is not None else None,
+            completion_tokens=usage.completion_tokens if usage is not None else None,
         )
 
     async def close(self) -> None:
@@ -173,8 +228,8 @@ class OfflineReplyModel:
         """Nothing to release."""
 
 
-def build_reply_model(endpoint: ModelEndpoint | None) -> ReplyModel:
+def build_reply_model(endpoint: ModelEndpoint | None, metrics: ModelMetrics | None = None) -> ReplyModel:
     """The OpenAI-compatible model for `endpoint`, or the offline generator for None."""
     if endpoint is None:
         return OfflineReplyModel()
-    return OpenAIReplyModel(endpoint)
+    return OpenAIReplyModel(endpoint, metrics=metrics)

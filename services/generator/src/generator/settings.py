@@ -12,6 +12,7 @@ from pydantic_settings import SettingsConfigDict
 from database import PostgresSettings
 from messaging import KafkaSettings
 from service_runtime import MirageSettings, RuntimeSettings
+from warmup_rules import TypingModel
 
 # The OpenAI SDK's own variables, honoured only when Mirage's settings leave the value unset.
 OPENAI_API_KEY_ENV = "OPENAI_API_KEY"
@@ -118,5 +119,7 @@ class GeneratorSettings(MirageSettings):
     model: ModelSettings = ModelSettings()
     reply: ReplySettings = ReplySettings()
     typing: TypingSettings = TypingSettings()
+    # Typing time of warm-up turns: 35–55 words a minute with pauses (`WARMUP_TYPING__SCALE` shrinks it).
+    warmup_typing: TypingModel = TypingModel()
     # Bounds how many conversations of one fetched batch are answered at once (unset: all).
     max_concurrent_conversations: int | None = Field(default=None, ge=1)

@@ -132,6 +132,8 @@ class DecisionRecord:
     reply_to: str
     reply_delay_ms: int = 0
     reply_request_id: uuid.UUID | None = None
+    # W3C `traceparent` of the message's processing: the burst's reply continues its trace.
+    trace_parent: str | None = None
 
 
 @dataclass(frozen=True)
@@ -149,6 +151,7 @@ class BurstMessage:
     reply_to: str
     reply_delay_ms: int
     text: str | None
+    trace_parent: str | None = None
 
 
 @dataclass(frozen=True)
@@ -354,9 +357,10 @@ async def block_conversation(
 _RECORD_DECISION = (
     "WITH decided AS ("  # noqa: S608 - built from constants, no input in the SQL text
     " INSERT INTO guard_decisions (message_id, tenant_id, conversation_id, decision, reason,"
-    " reply_request_id, event_id, correlation_id, instance_id, contact_id, reply_to, reply_delay_ms)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING 1), "
-    + Outbox.staging_cte("staged", 13, when="EXISTS (SELECT 1 FROM decided)")
+    " reply_request_id, event_id, correlation_id, instance_id, contact_id, reply_to, reply_delay_ms,"
+    " trace_parent)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING 1), "
+    + Outbox.staging_cte("staged", 14, when="EXISTS (SELECT 1 FROM decided)")
     + " SELECT ARRAY(SELECT id FROM staged ORDER BY id) AS ids"
 )
 
@@ -379,6 +383,7 @@ async def record_decision(
         record.contact_id,
         record.reply_to,
         record.reply_delay_ms,
+        record.trace_parent,
         *outbox.staging_arguments(events),
     )
     return list(ids)
@@ -466,7 +471,7 @@ async def lock_burst(
     """
     rows = await conn.fetch(
         "SELECT d.message_id, d.tenant_id, d.reason, d.event_id, d.correlation_id, d.instance_id,"
-        " i.name AS instance_name, d.contact_id, d.reply_to, d.reply_delay_ms, m.text"
+        " i.name AS instance_name, d.contact_id, d.reply_to, d.reply_delay_ms, m.text, d.trace_parent"
         " FROM guard_decisions d"
         " JOIN messages m ON m.id = d.message_id"
         " JOIN instances i ON i.id = d.instance_id"
@@ -490,6 +495,7 @@ async def lock_burst(
             reply_to=row["reply_to"],
             reply_delay_ms=row["reply_delay_ms"],
             text=row["text"],
+            trace_parent=row["trace_parent"],
         )
         for row in rows
     ]

@@ -6,9 +6,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
+from opentelemetry import trace
 
 from contracts import Envelope, GenerateReply, MessageReceived, ReplyIntent
 from database import Connection, Pool
@@ -30,12 +31,19 @@ from guard.output_events import (
 from guard.repository import DecisionRecord
 from guard.settings import GuardPolicy
 from guard.verdicts import Decision, Reason, Verdict
-from messaging import Outbox, PermanentFailure, StagedEvent
+from messaging import Outbox, PermanentFailure, StagedEvent, context_from_headers, current_trace_headers
 
 CONSUMER = "guard"
 PRODUCER = "guard"
 
 log = structlog.get_logger(__name__)
+tracer = trace.get_tracer("mirage.guard")
+
+
+def _continue_trace(trace_parent: str | None) -> Any:
+    """A span in the trace of `trace_parent` (a fresh trace without one)."""
+    context = context_from_headers({"traceparent": trace_parent}) if trace_parent else None
+    return tracer.start_as_current_span("guard answer burst", context=context)
 
 
 class StagedEventSink(Protocol):
@@ -373,6 +381,7 @@ class Guard:
                 reply_to=message.reply_to,
                 reply_delay_ms=reply_delay_ms,
                 reply_request_id=reply_request_id,
+                trace_parent=current_trace_headers().get("traceparent"),
             ),
             self._outbox,
             prepared,
@@ -414,25 +423,40 @@ class Guard:
                     conn, ids, decision=hold.decision, reason=hold.reason, reply_request_id=None
                 )
                 return None
-            reply = reply_request(
-                tenant_id=last.tenant_id,
-                correlation_id=last.correlation_id or last.message_id,
-                causation_id=last.event_id,
-                conversation_id=conversation_id,
-                instance_id=last.instance_id,
-                instance_name=last.instance_name,
-                contact_id=last.contact_id,
-                reply_to=last.reply_to,
-                message_ids=ids,
-                delay_ms=max(item.reply_delay_ms for item in burst),
-                without_text=not any((item.text or "").strip() for item in burst),
-            )
-            staged = await self._outbox.stage(conn, [reply])
-            await repository.settle_burst(
-                conn, ids, decision=Decision.REPLY, reason=None, reply_request_id=reply.event_id
-            )
+            # The flush runs outside any message's span: continue the trace of the burst's first
+            # message, so `reply.requested` (its outbox headers) carries it on.
+            with _continue_trace(burst[0].trace_parent):
+                staged, reply = await self._request_reply(conn, conversation_id, burst, ids)
         self._relay.notify(staged)
         return reply
+
+    async def _request_reply(
+        self,
+        conn: Connection,
+        conversation_id: uuid.UUID,
+        burst: Sequence[repository.BurstMessage],
+        ids: list[uuid.UUID],
+    ) -> tuple[list[StagedEvent], GenerateReply]:
+        """Stage `reply.requested` for the burst and settle its messages (in the caller's transaction)."""
+        last = burst[-1]
+        reply = reply_request(
+            tenant_id=last.tenant_id,
+            correlation_id=last.correlation_id or last.message_id,
+            causation_id=last.event_id,
+            conversation_id=conversation_id,
+            instance_id=last.instance_id,
+            instance_name=last.instance_name,
+            contact_id=last.contact_id,
+            reply_to=last.reply_to,
+            message_ids=ids,
+            delay_ms=max(item.reply_delay_ms for item in burst),
+            without_text=not any((item.text or "").strip() for item in burst),
+        )
+        staged = await self._outbox.stage(conn, [reply])
+        await repository.settle_burst(
+            conn, ids, decision=Decision.REPLY, reason=None, reply_request_id=reply.event_id
+        )
+        return staged, reply
 
     async def reschedule_unanswered(self, limit: int = 500) -> int:
         """Give Redis back the bursts it lost (still `debounced` long after their window)."""

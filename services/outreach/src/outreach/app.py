@@ -4,22 +4,81 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from messaging import MessagingRuntime, create_broker
+from contracts import Topic
+from messaging import KeyedConsumer, MessagingRuntime, Outbox, OutboxRelay, create_broker
+from outreach.metrics import OutreachMetrics
+from outreach.scanner import DueTargetScanner
+from outreach.service import CONSENT_CONSUMER, CONSUMER, OUTCOMES_CONSUMER, PRODUCER, OutreachWorker
 from outreach.settings import OutreachSettings
+from quotas import QuotaGate
 from service_runtime import ServiceHost, configure_logging, configure_tracing
+
+PRODUCES = (Topic.SEND_REQUESTED, Topic.OUTREACH_REQUESTED)
 
 
 def create_app(settings: OutreachSettings) -> FastAPI:
-    """Build the outreach process: probes now, campaign quotas in their own issue."""
+    """Build the outreach process: the `outreach.requested` consumer, the consumers of campaign
+    sends' outcomes and of opt-outs, the due-target scanner and the outbox relay."""
     configure_logging("outreach", level=settings.runtime.log_level, json_lines=settings.runtime.log_json)
     configure_tracing("mirage-outreach")
     host = ServiceHost("outreach", OutreachSettings)
+    outbox = Outbox(PRODUCER, namespace=settings.kafka.topic_prefix)
+    worker = OutreachWorker(policy=settings.policy, outbox=outbox, metrics=OutreachMetrics(host.registry))
     broker = create_broker(settings.kafka, client_id="mirage-outreach")
-    messaging = MessagingRuntime(broker=broker, settings=settings.kafka)
+
+    messaging = MessagingRuntime(
+        broker=broker,
+        settings=settings.kafka,
+        consumers=[
+            KeyedConsumer(
+                broker=broker,
+                settings=settings.kafka,
+                topic=Topic.OUTREACH_REQUESTED,
+                consumer=CONSUMER,
+                handler=worker.on_outreach_requested,
+                metrics=host.messaging_metrics,
+            ),
+            KeyedConsumer(
+                broker=broker,
+                settings=settings.kafka,
+                topic=Topic.MESSAGE_SENT,
+                consumer=OUTCOMES_CONSUMER,
+                handler=worker.on_message_sent,
+                metrics=host.messaging_metrics,
+            ),
+            KeyedConsumer(
+                broker=broker,
+                settings=settings.kafka,
+                topic=Topic.MESSAGE_FAILED,
+                consumer=OUTCOMES_CONSUMER,
+                handler=worker.on_message_failed,
+                metrics=host.messaging_metrics,
+            ),
+            KeyedConsumer(
+                broker=broker,
+                settings=settings.kafka,
+                topic=Topic.CONTACT_OPTED_OUT,
+                consumer=CONSENT_CONSUMER,
+                handler=worker.on_consent_changed,
+                metrics=host.messaging_metrics,
+            ),
+        ],
+        produces=PRODUCES,
+    )
+    messaging.register()
 
     async def startup() -> None:
-        await host.open_pool(settings.postgres)
-        await host.open_redis(settings.redis)
+        pool = await host.open_pool(settings.postgres)
+        redis = await host.open_redis(settings.redis)
+        relay = OutboxRelay(
+            pool=pool, settings=settings.kafka, producer=PRODUCER, metrics=host.messaging_metrics
+        )
+        messaging.relay = relay
+        worker.bind(pool=pool, relay=relay, gate=QuotaGate(redis, settings.redis))
         await host.start_messaging(messaging)
+        scanner = DueTargetScanner(pool=pool, outbox=outbox, relay=relay, policy=settings.policy)
+        scanner.start()
+        # Closed first at shutdown: nothing is claimed once the consumers and relay stop.
+        host.on_close(scanner.stop)
 
     return host.create_app(title="Mirage outreach", startup=startup)

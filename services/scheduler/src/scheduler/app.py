@@ -4,22 +4,66 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from messaging import MessagingRuntime, create_broker
+from contracts import Topic
+from messaging import KeyedConsumer, MessagingRuntime, OutboxRelay, create_broker
+from scheduler.budget import NumberBudget
+from scheduler.control_routes import control_router
+from scheduler.dependencies import CONSUMER, PRODUCER
+from scheduler.leadership import Leadership
+from scheduler.metrics import SchedulerMetrics
+from scheduler.service import Scheduler
 from scheduler.settings import SchedulerSettings
 from service_runtime import ServiceHost, configure_logging, configure_tracing
 
 
 def create_app(settings: SchedulerSettings) -> FastAPI:
-    """Build the scheduler process: probes now, warm-up rounds in their own issue."""
+    """Build the scheduler: the arrival consumer, the leader's cron and timers, the control route."""
     configure_logging("scheduler", level=settings.runtime.log_level, json_lines=settings.runtime.log_json)
     configure_tracing("mirage-scheduler")
     host = ServiceHost("scheduler", SchedulerSettings)
+    metrics = SchedulerMetrics(host.registry)
+    scheduler = Scheduler(settings, metrics=metrics)
     broker = create_broker(settings.kafka, client_id="mirage-scheduler")
-    messaging = MessagingRuntime(broker=broker, settings=settings.kafka)
+    messaging = MessagingRuntime(
+        broker=broker,
+        settings=settings.kafka,
+        consumers=[
+            # Every replica watches turns arrive at the peer numbers (its own consumer group).
+            KeyedConsumer(
+                broker=broker,
+                settings=settings.kafka,
+                topic=Topic.MESSAGE_RECEIVED,
+                consumer=CONSUMER,
+                handler=scheduler.on_message_received,
+                metrics=host.messaging_metrics,
+            )
+        ],
+        produces=(Topic.ROUND_STARTED, Topic.ROUND_COMPLETED, Topic.TURN_REQUESTED, Topic.ADMIN_ALERT),
+    )
+    messaging.register()
+    leadership = Leadership(
+        settings.postgres,
+        namespace=settings.kafka.topic_prefix,
+        retry_s=settings.leader_retry_s,
+        lead=scheduler.lead,
+        on_change=lambda leader: metrics.leader.set(1 if leader else 0),
+    )
 
     async def startup() -> None:
-        await host.open_pool(settings.postgres)
-        await host.open_redis(settings.redis)
+        pool = await host.open_pool(settings.postgres)
+        redis = await host.open_redis(settings.redis)
+        relay = OutboxRelay(
+            pool=pool, settings=settings.kafka, producer=PRODUCER, metrics=host.messaging_metrics
+        )
+        messaging.relay = relay
+        scheduler.bind(pool=pool, relay=relay, budget=NumberBudget(redis, settings.redis))
         await host.start_messaging(messaging)
+        # Registered last, so it stops first: no round starts while the rest shuts down.
+        leadership.start()
+        host.on_close(leadership.stop)
 
-    return host.create_app(title="Mirage scheduler", startup=startup)
+    app = host.create_app(title="Mirage scheduler", startup=startup)
+    app.include_router(control_router(scheduler, settings))
+    app.state.scheduler = scheduler
+    app.state.leadership = leadership
+    return app

@@ -5,10 +5,11 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from contracts import Topic
-from evolution_client import EvolutionClient, EvolutionSettings
+from evolution_client import EvolutionClient, EvolutionSettings, PreciseAiohttpTransport
 from messaging import KeyedConsumer, MessagingRuntime, OutboxRelay, RetryPolicy, create_broker
 from sender.late_echoes import LateEchoSweep
 from sender.outcomes import PRODUCER
+from sender.send_metrics import CountingRelay, SendMetrics
 from sender.sending import CONSUMER, SendService
 from sender.settings import SenderSettings
 from service_runtime import (
@@ -17,6 +18,7 @@ from service_runtime import (
     configure_logging,
     configure_tracing,
     refuse_default_secrets,
+    traced_transport,
 )
 
 
@@ -25,6 +27,7 @@ def create_app(settings: SenderSettings) -> FastAPI:
     configure_logging("sender", level=settings.runtime.log_level, json_lines=settings.runtime.log_json)
     configure_tracing("mirage-sender")
     host = ServiceHost("sender", SenderSettings)
+    send_metrics = SendMetrics(host.registry)
     sender = SendService(settings=settings)
     broker = create_broker(settings.kafka, client_id="mirage-sender")
     messaging = MessagingRuntime(
@@ -59,14 +62,18 @@ def create_app(settings: SenderSettings) -> FastAPI:
                 setting=SenderSettings.env_names("evolution.api_key"),
             )
         pool = await host.open_pool(settings.postgres)
-        evolution = EvolutionClient(settings.evolution)
+        # Traced (when tracing is on): the `sendText` call is the last hop of a message's trace.
+        evolution = EvolutionClient(
+            settings.evolution,
+            transport=traced_transport(PreciseAiohttpTransport(limits=settings.evolution.limits())),
+        )
         # Registered before messaging: closed after the consumer finished its records.
         host.on_close(evolution.aclose)
         relay = OutboxRelay(
             pool=pool, settings=settings.kafka, producer=PRODUCER, metrics=host.messaging_metrics
         )
         messaging.relay = relay
-        sender.bind(pool=pool, evolution=evolution, relay=relay)
+        sender.bind(pool=pool, evolution=evolution, relay=CountingRelay(relay, send_metrics))
         await host.start_messaging(messaging)
         late_echoes = LateEchoSweep(
             sender, interval_s=settings.late_echo_interval_s, window_h=settings.late_echo_window_h

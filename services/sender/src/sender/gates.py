@@ -15,6 +15,8 @@ class RefusalReason(StrEnum):
     INSTANCE_SENDING_STOPPED = "instance_sending_stopped"
     OPTED_OUT = "opted_out"
     BLACKLISTED = "blacklisted"
+    # The contact's personal data was erased (LGPD art. 18): never contacted again.
+    SUPPRESSED = "suppressed"
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,7 @@ class RecipientFacts:
     sending_stopped: bool
     opted_out: bool
     blacklisted: bool
+    suppressed: bool = False
 
 
 @dataclass(frozen=True)
@@ -69,4 +72,6 @@ def check_gates(purpose: SendPurpose, facts: RecipientFacts) -> Refusal | None:
         return Refusal(RefusalReason.OPTED_OUT, "the contact opted out")
     if facts.blacklisted:
         return Refusal(RefusalReason.BLACKLISTED, "the number is blacklisted")
+    if facts.suppressed:
+        return Refusal(RefusalReason.SUPPRESSED, "the contact was erased and is never contacted again")
     return None

@@ -15,6 +15,7 @@ from datetime import datetime
 import asyncpg
 
 from contracts import InstanceState, SendPurpose, SendText, SendTextData, stable_id
+from contracts.phones import suppression_hash
 from database import Connection, Pool
 from messaging import Outbox, PreparedEvents
 from sender.gates import InstanceAccess, RecipientFacts
@@ -135,7 +136,8 @@ async def recipient_facts(
     """The instance (this tenant's only) and whether the recipient opted out or is blacklisted.
 
     `opt_outs` (guard) and `blacklist` (api) are matched by contact and by the phone
-    digits (both writers store digits only) in either Brazilian spelling.
+    digits (both writers store digits only) in either Brazilian spelling; `suppressions`
+    (api, erased contacts) by the hash of the canonical spelling.
     """
     record = await conn.fetchrow(
         "SELECT i.name, i.token, i.state, coalesce(i.sending_stopped, false) AS sending_stopped,"
@@ -143,13 +145,16 @@ async def recipient_facts(
         "   OR o.phone = ANY($4::text[])"
         "   OR o.jid = $5)) AS opted_out,"
         " EXISTS (SELECT 1 FROM blacklist b WHERE b.tenant_id = $1"
-        "   AND b.phone = ANY($4::text[])) AS blacklisted"
+        "   AND b.phone = ANY($4::text[])) AS blacklisted,"
+        " EXISTS (SELECT 1 FROM suppressions s WHERE s.tenant_id = $1"
+        "   AND s.phone_hash = $6) AS suppressed"
         " FROM (SELECT 1) AS one LEFT JOIN instances i ON i.id = $2 AND i.tenant_id = $1",
         tenant_id,
         instance_id,
         contact_id,
         list(digit_variants),
         to,
+        suppression_hash(tenant_id, digit_variants[0]) if digit_variants else "",
     )
     if record is None:  # pragma: no cover - a LEFT JOIN on one row always yields one row
         raise RuntimeError("the recipient facts query returned no row")
@@ -160,6 +165,7 @@ async def recipient_facts(
         sending_stopped=bool(record["sending_stopped"]),
         opted_out=bool(record["opted_out"]),
         blacklisted=bool(record["blacklisted"]),
+        suppressed=bool(record["suppressed"]),
     )
 
 

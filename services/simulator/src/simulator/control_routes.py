@@ -175,6 +175,19 @@ def control_router(
         rows = [record.row() for record in islice(matching, int(offset_text), None)]
         return JsonResponse(rows)
 
+    @router.get("/relayed")
+    async def relayed(request: Request) -> JsonResponse:
+        """Messages between the simulator's own instances, oldest first (`?from=`, `?to=`, `?outcome=`)."""
+        query = request.query_params
+        rows = [
+            record.row()
+            for record in state.relayed
+            if (not query.get("from") or record.sender == query.get("from"))
+            and (not query.get("to") or record.recipient == query.get("to"))
+            and (not query.get("outcome") or record.outcome == query.get("outcome"))
+        ]
+        return JsonResponse(rows)
+
     @router.get("/faults")
     async def get_faults() -> JsonResponse:
         """The faults in force."""

@@ -34,6 +34,30 @@ class WebhookFault(BaseModel):
     latency_ms: int = Field(default=0, ge=0)
 
 
+class DeliveryFault(BaseModel):
+    """Messages between the simulator's own instances that WhatsApp silently never delivers.
+
+    `drop_from` alone drops everything that instance sends to other instances; `to` alone
+    everything sent to that instance; both: one direction of one pair. Neither: nothing.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    drop_from: str | None = None
+    to: str | None = None
+
+    @property
+    def active(self) -> bool:
+        """True when some direction is dropped."""
+        return self.drop_from is not None or self.to is not None
+
+    def drops(self, sender: str, recipient: str) -> bool:
+        """Whether a message from instance `sender` to instance `recipient` is lost."""
+        if not self.active:
+            return False
+        return self.drop_from in (None, sender) and self.to in (None, recipient)
+
+
 class FaultError(Exception):
     """A `/_sim/faults` body that names unknown targets or fields."""
 
@@ -48,22 +72,28 @@ class Faults:
     def __init__(self) -> None:
         self.endpoints: dict[EndpointName, EndpointFault] = {}
         self.webhook = WebhookFault()
+        self.deliveries = DeliveryFault()
         self.reset()
 
     def reset(self) -> None:
         """Back to no faults."""
         self.endpoints = {name: EndpointFault() for name in ENDPOINTS}
         self.webhook = WebhookFault()
+        self.deliveries = DeliveryFault()
 
     def merge(self, body: Any) -> None:
         """Merge a partial update (`{"sendText": {"fail_next": 2}}`); `null` clears a target."""
         if not isinstance(body, dict):
             raise FaultError(
-                ["the body must be an object keyed by sendText, sendPresence, completions or webhook"]
+                [
+                    "the body must be an object keyed by sendText, sendPresence, completions, webhook"
+                    " or deliveries"
+                ]
             )
         problems: list[str] = []
         endpoints = dict(self.endpoints)
         webhook = self.webhook
+        deliveries = self.deliveries
         for target, update in body.items():
             if update is not None and not isinstance(update, dict):
                 problems.append(f"{target}: must be an object or null")
@@ -76,9 +106,13 @@ class Faults:
                 elif target == "webhook":
                     merged = {} if update is None else {**webhook.model_dump(), **update}
                     webhook = WebhookFault.model_validate(merged)
+                elif target == "deliveries":
+                    merged = {} if update is None else {**deliveries.model_dump(), **update}
+                    deliveries = DeliveryFault.model_validate(merged)
                 else:
                     problems.append(
-                        f"unknown fault target {target!r} (sendText, sendPresence, completions, webhook)"
+                        f"unknown fault target {target!r}"
+                        " (sendText, sendPresence, completions, webhook, deliveries)"
                     )
             except ValidationError as error:
                 problems.extend(
@@ -90,11 +124,15 @@ class Faults:
         # All or nothing: a body with one bad key changes no fault.
         self.endpoints = endpoints
         self.webhook = webhook
+        self.deliveries = deliveries
 
     def snapshot(self) -> dict[str, Any]:
         """The faults in force, as `GET /_sim/faults` shows them."""
         view: dict[str, Any] = {name: fault.model_dump() for name, fault in self.endpoints.items()}
         view["webhook"] = self.webhook.model_dump()
+        # Shown only while set, so the view keeps its shape for clients that never use it.
+        if self.deliveries.active:
+            view["deliveries"] = self.deliveries.model_dump()
         return view
 
     def latency_s(self, target: EndpointName) -> float:

@@ -1,4 +1,10 @@
-"""Outbound behaviour: `sendText` (with its echo and acks), `sendPresence`, number checks."""
+"""Outbound behaviour: `sendText` (with its echo and acks), `sendPresence`, number checks.
+
+Between the simulator's own instances it behaves like WhatsApp: a `sendText` to another
+instance's number arrives there as an inbound `messages.upsert` (same message id, from the
+sender's own JID), and only then does the sender get its `DELIVERY_ACK` (and `READ`). A
+`deliveries` fault drops one direction: the message is sent, never arrives, never acked.
+"""
 
 from __future__ import annotations
 
@@ -12,15 +18,17 @@ from simulator.messages import (
     digits_of,
     epoch_seconds,
     iso_utc,
+    message_context_info,
     message_update,
     new_message_id,
     new_record_id,
     now_utc,
     parse_recipient,
+    received_message,
     sent_message,
 )
 from simulator.settings import SimulatorSettings
-from simulator.state import Instance, SentRecord, SimulatorState
+from simulator.state import Instance, RelayRecord, SentRecord, SimulatorState
 from simulator.webhooks import DeliveryResult, Outgoing, WebhookDispatcher
 from simulator.wire import EvolutionError, Prop, check_object, schema_error
 
@@ -130,16 +138,38 @@ class TextSender:
         )
         instance.message_count += 1
         instance.contacts.add(recipient.jid)
-        if instance.webhook is not None and instance.webhook.deliverable():
-            echo = self._webhooks.prepare(instance, "send.message", payload)
-            self._webhooks.spawn(self._echo_and_ack(instance, echo, payload["key"]))
+        peer = self._peer(instance, recipient, number)
+        hooked = instance.webhook is not None and instance.webhook.deliverable()
+        if hooked or peer is not None:
+            echo = self._webhooks.prepare(instance, "send.message", payload) if hooked else None
+            self._webhooks.spawn(self._echo_and_ack(instance, echo, payload["key"], peer, body["text"]))
         return payload
 
+    def _peer(self, instance: Instance, recipient: Recipient, number: str) -> Instance | None:
+        """Another simulated instance whose own number the send goes to."""
+        if recipient.kind != "user":
+            return None
+        peer = self._state.with_number(recipient.digits, digits_of(number))
+        return None if peer is None or peer is instance else peer
+
     async def _echo_and_ack(
-        self, instance: Instance, echo: Outgoing | DeliveryResult, key: dict[str, Any]
+        self,
+        instance: Instance,
+        echo: Outgoing | DeliveryResult | None,
+        key: dict[str, Any],
+        peer: Instance | None,
+        text: str,
     ) -> None:
-        """`send.message`, then (after the ack delay) `messages.update` DELIVERY_ACK (and READ)."""
-        await self._webhooks.send(echo)
+        """`send.message`, then (after the ack delay) `messages.update` DELIVERY_ACK (and READ).
+
+        To another instance the message first arrives there; one that never arrives is never acked.
+        """
+        if echo is not None:
+            await self._webhooks.send(echo)
+        if peer is not None and not await self._relay(instance, peer, key["id"], text):
+            return
+        if echo is None:
+            return
         record_id = new_record_id()
         acks: list[tuple[int, str]] = [(self._settings.delivery_ack_delay_ms, "DELIVERY_ACK")]
         if self._settings.read_ack_delay_ms is not None:
@@ -154,6 +184,41 @@ class TextSender:
                 message_id=record_id,
             )
             await self._webhooks.deliver_event(instance, "messages.update", update)
+
+    async def _relay(self, sender: Instance, peer: Instance, message_id: str, text: str) -> bool:
+        """Deliver a message to another instance as a person's inbound message; False when lost."""
+        if self._state.faults.deliveries.drops(sender.name, peer.name):
+            outcome = "dropped"
+        elif peer.state != "open" or sender.owner_jid is None:
+            outcome = "offline"
+        else:
+            outcome = "delivered"
+        self._state.relayed.append(
+            RelayRecord(
+                sender=sender.name,
+                recipient=peer.name,
+                id=message_id,
+                text=text,
+                outcome=outcome,
+                at=now_utc(),
+            )
+        )
+        if outcome != "delivered" or sender.owner_jid is None:
+            return False
+        data = received_message(
+            # WhatsApp message ids are the sender's: the peer sees the id the sendText answered.
+            key={"remoteJid": sender.owner_jid, "fromMe": False, "id": message_id, "addressingMode": "pn"},
+            push_name=sender.profile_name or sender.name,
+            from_me=False,
+            message={"conversation": text, "messageContextInfo": message_context_info()},
+            message_type="conversation",
+            timestamp=epoch_seconds(),
+            instance_id=peer.id,
+        )
+        peer.message_count += 1
+        peer.contacts.add(sender.owner_jid)
+        await self._webhooks.deliver_event(peer, "messages.upsert", data)
+        return True
 
     async def send_presence(self, instance: Instance, body: Any) -> dict[str, Any]:
         """`POST /chat/sendPresence/{instance}`: blocks `delay` ms, then `{presence}` (201)."""

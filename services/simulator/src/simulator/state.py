@@ -259,6 +259,29 @@ class SentRecord:
         }
 
 
+@dataclass(frozen=True)
+class RelayRecord:
+    """A message one instance sent to another instance's number (`GET /_sim/relayed`)."""
+
+    sender: str
+    recipient: str
+    id: str
+    text: str
+    outcome: str  # delivered (the peer got it), dropped (a `deliveries` fault), offline (peer not open)
+    at: datetime
+
+    def row(self) -> dict[str, Any]:
+        """The `GET /_sim/relayed` row."""
+        return {
+            "from": self.sender,
+            "to": self.recipient,
+            "id": self.id,
+            "text": self.text,
+            "outcome": self.outcome,
+            "at": iso_utc(self.at),
+        }
+
+
 @dataclass
 class DeliveryRecord:
     """One webhook delivery (all its attempts), for `GET /_sim/webhooks`."""
@@ -300,10 +323,20 @@ class SimulatorState:
         self.inbound: deque[dict[str, Any]] = deque(maxlen=log_limit)
         self.presences: deque[dict[str, Any]] = deque(maxlen=log_limit)
         self.completions: deque[dict[str, Any]] = deque(maxlen=log_limit)
+        self.relayed: deque[RelayRecord] = deque(maxlen=log_limit)
 
     def get(self, name: str) -> Instance | None:
         """The instance called `name`, if any."""
         return self.instances.get(name)
+
+    def with_number(self, *digits: str) -> Instance | None:
+        """The instance whose own number is one of `digits` (what WhatsApp routes a send to)."""
+        wanted = {value for value in digits if value}
+        for instance in self.instances.values():
+            own = instance.owner_jid.split("@", 1)[0].split(":", 1)[0] if instance.owner_jid else ""
+            if own and own in wanted:
+                return instance
+        return None
 
     def with_token(self, token: str) -> list[Instance]:
         """Instances whose token is `token`."""
@@ -330,5 +363,6 @@ class SimulatorState:
         self.inbound.clear()
         self.presences.clear()
         self.completions.clear()
+        self.relayed.clear()
         if instances:
             self.instances.clear()

@@ -6,8 +6,9 @@ the POST, so a crash after the POST can never send it again (at most once); an
 alert whose key was delivered within the tenant's cool-down is `suppressed`; a
 failed POST is retried with backoff up to `max_attempts`, then `failed`.
 
-Not delivered: WhatsApp messages to `tenants.admin_phone` (they would go through
-the sender as `send.requested` with purpose `admin_alert`; not built yet).
+The WhatsApp copy to `tenants.admin_phone` is not swept here: the intake stages it as a
+`send.requested` (purpose `admin_alert`) in the transaction that stores the alert
+(`alerts.whatsapp`), with the same cool-down.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The `admin.alert` consumer (group `api-alerts`): store each occurrence, aggregated by key."""
+"""The `admin.alert` consumer (group `api-alerts`): store each occurrence, aggregated by key;
+a new alert row also gets its WhatsApp copy to the admin staged (`alerts.whatsapp`)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ import structlog
 
 from api.alerts import repository
 from api.alerts.repository import Occurrence
+from api.alerts.whatsapp import stage_whatsapp_copy
 from contracts import AdminAlert
 from database import Pool
-from messaging import claim_event
+from messaging import Outbox, OutboxRelay, StagedEvent, claim_event
 
 log = structlog.get_logger(__name__)
 
@@ -18,12 +20,16 @@ CONSUMER = "api-alerts"
 class AlertIntake:
     """Records admin alerts raised anywhere in Mirage."""
 
-    def __init__(self) -> None:
+    def __init__(self, outbox: Outbox | None = None) -> None:
         self._pool: Pool | None = None
+        # Without an outbox (tests of the intake alone) no WhatsApp copy is staged.
+        self.outbox = outbox
+        self._relay: OutboxRelay | None = None
 
-    def bind(self, pool: Pool) -> None:
-        """Attach the pool opened at start-up (before the consumer starts)."""
+    def bind(self, pool: Pool, relay: OutboxRelay | None = None) -> None:
+        """Attach the pool and the outbox relay opened at start-up (before the consumer starts)."""
         self._pool = pool
+        self._relay = relay
 
     @property
     def pool(self) -> Pool:
@@ -62,10 +68,16 @@ class AlertIntake:
             conversation_id=data.conversation_id,
             occurred_at=event.occurred_at,
         )
+        staged: list[StagedEvent] = []
         async with self.pool.acquire() as conn, conn.transaction():
             if not await claim_event(conn, CONSUMER, event.event_id):
                 return  # a redelivery: this occurrence is already counted
             stored = await repository.record(conn, occurrence)
+            if stored is not None and stored[1] and self.outbox is not None:
+                copy, staged = await stage_whatsapp_copy(conn, stored[0], event, self.outbox)
+                log.info("admin alert on WhatsApp", alert_id=str(stored[0].id), state=copy.state)
+        if staged and self._relay is not None:
+            self._relay.notify(staged)
         if stored is None:
             log.warning(
                 "alert for an unknown tenant dropped", tenant_id=str(event.tenant_id), key=data.alert_key

@@ -133,7 +133,16 @@ async def list_tenants(executor: Pool | Connection) -> list[Tenant]:
 
 async def update_tenant(conn: Connection, tenant_id: uuid.UUID, changes: dict[str, Any]) -> Tenant:
     """Apply `changes` (column → value, columns from a fixed list) to the tenant."""
-    allowed = ("name", "time_zone", "alert_webhook_url", "admin_phone", "alert_cooldown_s")
+    allowed = (
+        "name",
+        "time_zone",
+        "alert_webhook_url",
+        "admin_phone",
+        "alert_cooldown_s",
+        "daily_quota",
+        "hourly_quota",
+        "number_daily_quota",
+    )
     columns = [column for column in allowed if column in changes]
     assignments = ", ".join(f"{column} = ${index + 2}" for index, column in enumerate(columns))
     row = await conn.fetchrow(
@@ -224,3 +233,16 @@ async def list_keys(executor: Pool | Connection, tenant_id: uuid.UUID) -> list[A
         tenant_id,
     )
     return [_key(row) for row in rows]
+
+
+async def tenant_numbers(executor: Pool | Connection, tenant_id: uuid.UUID) -> list[tuple[str, str]]:
+    """The tenant's live instances and the number each sends from (its own JID's digits, else
+    its id): the spelling of the `quota:number:{number}:{date}` counters."""
+    rows = await executor.fetch(
+        "SELECT name, coalesce(nullif(regexp_replace("
+        "   split_part(split_part(coalesce(owner_jid, ''), '@', 1), ':', 1), '[^0-9]', '', 'g'), ''),"
+        " id::text) AS number"
+        " FROM instances WHERE tenant_id = $1 AND state <> 'removed' ORDER BY name",
+        tenant_id,
+    )
+    return [(row["name"], row["number"]) for row in rows]

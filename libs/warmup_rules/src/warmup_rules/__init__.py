@@ -1,0 +1,92 @@
+"""Warm-up rules without I/O, shared by the scheduler (which runs them), the api (which
+validates and explains them) and the generator (which types at their pace): weekly windows,
+the ramp per number, timing distributions, the round decision and its preview."""
+
+from warmup_rules.cron import CronError, CronSchedule
+from warmup_rules.decision import (
+    Decision,
+    PairRules,
+    PairState,
+    Participant,
+    SkipReason,
+    decide,
+)
+from warmup_rules.plan import TOPICS, InitiatorMode, RoundPlan, Side, TurnPlan, choose_initiator, plan_round
+from warmup_rules.preview import Preview, PreviewNumber, preview
+from warmup_rules.ramp import (
+    PROFILES,
+    RAMP,
+    Profile,
+    ProfileLimits,
+    RampStage,
+    age_today,
+    number_daily_cap,
+    rounds_per_day,
+    stage_for,
+)
+from warmup_rules.timing import (
+    MESSAGES_IN_A_ROW,
+    TurnTiming,
+    TypingModel,
+    messages_in_a_row,
+    round_gap_s,
+)
+from warmup_rules.windows import (
+    DAY_NAMES,
+    SLEEPING_HOURS,
+    WeeklySchedule,
+    Window,
+    WindowError,
+    format_clock,
+    local_day_start,
+    parse_clock,
+    parse_window,
+    parse_windows,
+    zone_of,
+)
+
+__all__ = [
+    "DAY_NAMES",
+    "MESSAGES_IN_A_ROW",
+    "PROFILES",
+    "RAMP",
+    "SLEEPING_HOURS",
+    "TOPICS",
+    "CronError",
+    "CronSchedule",
+    "Decision",
+    "InitiatorMode",
+    "PairRules",
+    "PairState",
+    "Participant",
+    "Preview",
+    "PreviewNumber",
+    "Profile",
+    "ProfileLimits",
+    "RampStage",
+    "RoundPlan",
+    "Side",
+    "SkipReason",
+    "TurnPlan",
+    "TurnTiming",
+    "TypingModel",
+    "WeeklySchedule",
+    "Window",
+    "WindowError",
+    "age_today",
+    "choose_initiator",
+    "decide",
+    "format_clock",
+    "local_day_start",
+    "messages_in_a_row",
+    "number_daily_cap",
+    "parse_clock",
+    "parse_window",
+    "parse_windows",
+    "plan_round",
+    "preview",
+    "round_gap_s",
+    "rounds_per_day",
+    "stage_for",
+    "zone_of",
+]

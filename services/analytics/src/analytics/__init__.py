@@ -1,0 +1,1 @@
+"""Analytics: the stats tables, their materialized views and the rebuild from Kafka."""

@@ -1,0 +1,70 @@
+"""`mirage_instance_connected`: 1 or 0 per number that should be connected, for alerting.
+
+Instances are the api's and ingest's rows; analytics only reads them (every `interval_s`).
+Numbers an operator created but never connected, closed or removed are left out: only
+`connected`, `connecting` and `disconnected` ones (the automatic reconnection states) are
+numbers that should be online.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import structlog
+from prometheus_client import CollectorRegistry, Gauge
+
+from database import Pool
+
+log = structlog.get_logger(__name__)
+
+
+class InstanceStates:
+    """Samples the instances' connection states into a gauge."""
+
+    def __init__(self, registry: CollectorRegistry, *, interval_s: float = 30.0) -> None:
+        self._pool: Pool | None = None
+        self.interval_s = interval_s
+        self.connected = Gauge(
+            "mirage_instance_connected",
+            "1 while the number is connected to WhatsApp, 0 while it is disconnected or reconnecting.",
+            ["instance", "tenant_id"],
+            registry=registry,
+        )
+        self._task: asyncio.Task[None] | None = None
+
+    async def sample(self) -> int:
+        """Set the gauge from the database; how many numbers it covers."""
+        if self._pool is None:
+            raise RuntimeError("instance states sampled before start-up bound the pool")
+        rows = await self._pool.fetch(
+            "SELECT name, tenant_id, state FROM instances"
+            " WHERE state IN ('connected', 'connecting', 'disconnected')"
+        )
+        self.connected.clear()
+        for row in rows:
+            self.connected.labels(row["name"], str(row["tenant_id"])).set(
+                1 if row["state"] == "connected" else 0
+            )
+        return len(rows)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.sample()
+            except Exception as error:  # noqa: BLE001 - a sampling gap is not worth a crash
+                log.warning("instance states not sampled", error=f"{type(error).__name__}: {error}")
+            await asyncio.sleep(self.interval_s)
+
+    def start(self, pool: Pool) -> None:
+        """Sample `pool`'s instances in the background."""
+        self._pool = pool
+        self._task = asyncio.create_task(self._run(), name="analytics-instance-states")
+
+    async def stop(self) -> None:
+        """Stop sampling."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None

@@ -1,0 +1,161 @@
+"""`mirage-analytics rebuild`: replay every topic from its beginning into fresh tables, swap them in.
+
+1. The analytics schema is cloned, empty, as `<schema>_rebuild` (`schema_clone`).
+2. A consumer group of its own (a fresh group id, so it starts at the earliest offsets) reads
+   every topic into the clone with the same writer the service uses, until its committed
+   offsets reach the end offsets taken when it started.
+3. In one transaction: the live ledger (`<schema>.processed_events`) is locked, which makes the
+   running service's writes wait (or, if one was in progress, waits for it to commit); the
+   rebuild catches up to the end offsets taken *now*, so everything the live tables counted is
+   in the clone; the clone's views are filled; the schemas are swapped and the old one dropped.
+4. The service's waiting writes go on against the new tables (PostgreSQL resolves the names
+   again once the lock is granted) and find the events they were writing already claimed in
+   the new ledger: nothing is counted twice or lost. The api's cache generation is bumped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from analytics.metrics import AnalyticsMetrics
+from analytics.refresher import cache_generation_key, refresh_view
+from analytics.schema_clone import clone_schema
+from analytics.settings import AnalyticsSettings
+from analytics.tables import VIEWS
+from analytics.writer import StatsWriter
+from contracts import Topic
+from database import create_pool
+from messaging import ANALYTICS_CONSUMER, KafkaSettings, KeyedConsumer, MessagingRuntime, create_broker
+from redis_client import create_redis
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class RebuildReport:
+    """What a rebuild did."""
+
+    schema: str
+    group_id: str
+    records: int
+    seconds: float
+
+
+async def end_offsets(settings: KafkaSettings, topics: list[str]) -> dict[TopicPartition, int]:
+    """The current end offset of every partition of `topics`."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(topics)
+    finally:
+        await admin.close()
+    partitions = [
+        TopicPartition(topic["topic"], partition["partition"])
+        for topic in described
+        for partition in topic["partitions"]
+    ]
+    if len({partition.topic for partition in partitions}) != len(set(topics)):
+        raise RuntimeError(f"some of {sorted(topics)} have no partitions: {described}")
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        ends: dict[TopicPartition, int] = await consumer.end_offsets(partitions)
+    finally:
+        await consumer.stop()
+    return ends
+
+
+async def committed_offsets(settings: KafkaSettings, group_id: str) -> dict[TopicPartition, int]:
+    """The offsets `group_id` has committed."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    await admin.start()
+    try:
+        offsets: dict[TopicPartition, Any] = await admin.list_consumer_group_offsets(group_id)
+    finally:
+        await admin.close()
+    return {partition: meta.offset for partition, meta in offsets.items() if meta.offset >= 0}
+
+
+async def wait_caught_up(
+    settings: KafkaSettings, group_id: str, ends: dict[TopicPartition, int], *, poll_s: float = 0.2
+) -> None:
+    """Wait until `group_id` committed every partition up to `ends`."""
+    while True:
+        committed = await committed_offsets(settings, group_id)
+        behind = {tp: end for tp, end in ends.items() if committed.get(tp, 0) < end}
+        if not behind:
+            return
+        await asyncio.sleep(poll_s)
+
+
+async def rebuild(settings: AnalyticsSettings) -> RebuildReport:
+    """Replay every topic into fresh tables and swap them in (see the module doc)."""
+    started = time.perf_counter()
+    live = settings.schema_name
+    target = f"{live}_rebuild"
+    pool = await create_pool(settings.postgres, application_name="mirage-analytics-rebuild")
+    redis = await create_redis(settings.redis)
+    # A group id of its own (so it starts at the beginning); the consumer name, and so the
+    # dead-letter topics, stay the service's.
+    kafka = settings.kafka.model_copy(
+        update={"group_prefix": f"{settings.kafka.group_prefix}rebuild-{uuid.uuid4().hex[:8]}."}
+    )
+    group_id = kafka.group(ANALYTICS_CONSUMER)
+    writer = StatsWriter(settings, AnalyticsMetrics(), schema=target)
+    writer.bind(pool=pool)
+    broker = create_broker(kafka, client_id="mirage-analytics-rebuild")
+    consumers = [
+        KeyedConsumer(
+            broker=broker,
+            settings=kafka,
+            topic=topic,
+            consumer=ANALYTICS_CONSUMER,
+            handler=writer.handler(topic),
+        )
+        for topic in Topic
+    ]
+    runtime = MessagingRuntime(broker=broker, settings=kafka, consumers=consumers)
+    runtime.register()
+    topics = [consumer.physical_topic for consumer in consumers]
+    running = False
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            await clone_schema(conn, live, target)
+        await runtime.start()
+        running = True
+        await wait_caught_up(kafka, group_id, await end_offsets(kafka, topics))
+        log.info("rebuild caught up; swapping", group_id=group_id)
+        async with pool.acquire() as conn, conn.transaction():
+            # The live writers wait from here on (or we wait for the one in progress).
+            await conn.execute(f"LOCK TABLE {live}.processed_events IN SHARE ROW EXCLUSIVE MODE")
+            await wait_caught_up(kafka, group_id, await end_offsets(kafka, topics))
+            # Nothing of the rebuild may write to the clone once it is renamed.
+            await runtime.stop()
+            running = False
+            await conn.execute("SET LOCAL statement_timeout = 0")
+            for view in VIEWS:
+                await refresh_view(conn, target, view, concurrently=False)
+            retired = f"{live}_retired"
+            await conn.execute(f"DROP SCHEMA IF EXISTS {retired} CASCADE")
+            await conn.execute(f"ALTER SCHEMA {live} RENAME TO {retired}")
+            await conn.execute(f"ALTER SCHEMA {target} RENAME TO {live}")
+            await conn.execute(f"DROP SCHEMA {retired} CASCADE")
+        records = sum((await end_offsets(kafka, topics)).values())
+    finally:
+        if running:
+            await runtime.stop()
+        await writer.close()
+        await pool.close()
+    await redis.incr(cache_generation_key(settings.redis))
+    await redis.aclose()
+    seconds = time.perf_counter() - started
+    log.info("analytics rebuilt", group_id=group_id, seconds=round(seconds, 1))
+    return RebuildReport(schema=live, group_id=group_id, records=records, seconds=seconds)

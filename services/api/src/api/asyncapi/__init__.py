@@ -1,0 +1,1 @@
+"""The AsyncAPI document of every topic, built from FastStream and `messaging.topology`."""

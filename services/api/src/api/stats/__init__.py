@@ -1,0 +1,1 @@
+"""Statistics for the tenant: reads of the analytics views, cached in Redis."""

@@ -1,0 +1,59 @@
+"""Sends by outcome (Prometheus), counted from the outcome events the sender commits.
+
+Every send ends in a committed `message.sent` or `message.failed` handed to the outbox relay;
+counting them there (after the commit, once per staged event) needs no change to the sending
+logic and counts a redelivered command's outcome once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry, Counter
+
+from messaging import StagedEvent
+from sender.sending import OutboxNotifier
+
+
+class SendMetrics:
+    """The sender's own metrics."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.sends = Counter(
+            "mirage_sender_sends",
+            "Sends that reached an outcome: sent, failed, refused (a gate said no) or ambiguous"
+            " (may have gone out; never repeated), by purpose.",
+            ["outcome", "purpose"],
+            registry=registry if registry is not None else CollectorRegistry(),
+        )
+
+    def count(self, staged: Iterable[StagedEvent]) -> None:
+        """Count the outcomes among `staged`."""
+        for event in staged:
+            if not event.topic.endswith(("message.sent", "message.failed")):
+                continue
+            data = json.loads(event.payload).get("data", {})
+            if event.topic.endswith("message.sent"):
+                outcome = "sent"
+            elif data.get("refused"):
+                outcome = "refused"
+            elif data.get("ambiguous"):
+                outcome = "ambiguous"
+            else:
+                outcome = "failed"
+            self.sends.labels(outcome, str(data.get("purpose", "unknown"))).inc()
+
+
+class CountingRelay:
+    """The outbox relay as the sender sees it, counting outcomes on their way out."""
+
+    def __init__(self, relay: OutboxNotifier, metrics: SendMetrics) -> None:
+        self._relay = relay
+        self._metrics = metrics
+
+    def notify(self, staged: Iterable[StagedEvent]) -> None:
+        """Count, then hand the committed rows to the relay."""
+        rows = list(staged)
+        self._metrics.count(rows)
+        self._relay.notify(rows)
