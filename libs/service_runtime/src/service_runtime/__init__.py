@@ -2,6 +2,7 @@
 
 from service_runtime.host import ServiceHost
 from service_runtime.http_server import serve
+from service_runtime.periodic import PeriodicTask
 from service_runtime.probes import Probes, probe_router
 from service_runtime.settings import (
     SHARED_ENV_PREFIX,
@@ -18,6 +19,7 @@ __all__ = [
     "SHARED_ENV_PREFIX",
     "Environment",
     "MirageSettings",
+    "PeriodicTask",
     "Probes",
     "RuntimeSettings",
     "ServiceHost",

@@ -8,15 +8,10 @@ numbers that should be online.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-
-import structlog
 from prometheus_client import CollectorRegistry, Gauge
 
 from database import Pool
-
-log = structlog.get_logger(__name__)
+from service_runtime import PeriodicTask
 
 
 class InstanceStates:
@@ -31,7 +26,7 @@ class InstanceStates:
             ["instance", "tenant_id"],
             registry=registry,
         )
-        self._task: asyncio.Task[None] | None = None
+        self._loop = PeriodicTask("analytics-instance-states", self.sample, interval_s=interval_s)
 
     async def sample(self) -> int:
         """Set the gauge from the database; how many numbers it covers."""
@@ -48,23 +43,11 @@ class InstanceStates:
             )
         return len(rows)
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.sample()
-            except Exception as error:  # noqa: BLE001 - a sampling gap is not worth a crash
-                log.warning("instance states not sampled", error=f"{type(error).__name__}: {error}")
-            await asyncio.sleep(self.interval_s)
-
     def start(self, pool: Pool) -> None:
         """Sample `pool`'s instances in the background."""
         self._pool = pool
-        self._task = asyncio.create_task(self._run(), name="analytics-instance-states")
+        self._loop.start()
 
     async def stop(self) -> None:
         """Stop sampling."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.stop()

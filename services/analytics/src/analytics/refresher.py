@@ -10,7 +10,6 @@ old entries expire with their TTL.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from dataclasses import dataclass
 
@@ -20,8 +19,8 @@ from redis.asyncio import Redis
 from analytics.metrics import AnalyticsMetrics
 from analytics.tables import VIEWS
 from database import Connection, Pool
-from messaging import is_infrastructure_error
 from redis_client import RedisSettings
+from service_runtime import PeriodicTask
 
 log = structlog.get_logger(__name__)
 
@@ -71,7 +70,9 @@ class ViewRefresher:
         self.interval_s = interval_s
         self.statement_timeout_ms = int(statement_timeout_s * 1000)
         self.metrics = metrics
-        self._task: asyncio.Task[None] | None = None
+        self._loop = PeriodicTask(
+            "analytics-view-refresh", self.refresh, interval_s=interval_s, first_delay_s=interval_s
+        )
         self._lock = asyncio.Lock()
 
     async def refresh(self) -> RefreshReport:
@@ -118,25 +119,10 @@ class ViewRefresher:
         self.metrics.refresh_seconds.labels(view).observe(time.perf_counter() - started)
         return True
 
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval_s)
-            try:
-                await self.refresh()
-            except Exception as error:
-                if is_infrastructure_error(error):
-                    log.warning("view refresh failed", error=f"{type(error).__name__}: {error}")
-                else:
-                    log.exception("view refresh failed")
-
     def start(self) -> None:
         """Refresh every `interval_s` in the background."""
-        self._task = asyncio.create_task(self._run(), name="analytics-view-refresh")
+        self._loop.start()
 
     async def stop(self) -> None:
         """Stop refreshing."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.stop()

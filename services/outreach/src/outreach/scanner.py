@@ -9,19 +9,13 @@ outbox in the same transaction.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-
-import structlog
-
 from contracts import RequestOutreach, RequestOutreachData
 from database import Pool
-from messaging import Outbox, is_infrastructure_error
+from messaging import Outbox
 from outreach import repository
 from outreach.service import StagedEventSink
 from outreach.settings import OutreachPolicy
-
-log = structlog.get_logger("outreach.scanner")
+from service_runtime import PeriodicTask
 
 
 class DueTargetScanner:
@@ -32,29 +26,15 @@ class DueTargetScanner:
         self._outbox = outbox
         self._relay = relay
         self._policy = policy
-        self._task: asyncio.Task[None] | None = None
+        self._loop = PeriodicTask("outreach-scanner", self.scan_once, interval_s=policy.scan_interval_s)
 
     def start(self) -> None:
         """Scan in the background."""
-        self._task = asyncio.create_task(self._run(), name="outreach-scanner")
+        self._loop.start()
 
     async def stop(self) -> None:
         """Stop scanning; a scan in progress rolls back (nothing it claimed is lost)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.scan_once()
-            except Exception as error:
-                if not is_infrastructure_error(error):
-                    raise
-                log.warning("outreach scan skipped: a dependency is down", error=str(error))
-            await asyncio.sleep(self._policy.scan_interval_s)
+        await self._loop.stop()
 
     async def scan_once(self) -> int:
         """One scan; how many targets it requested again."""

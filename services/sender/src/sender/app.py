@@ -7,12 +7,12 @@ from fastapi import FastAPI
 from contracts import Topic
 from evolution_client import EvolutionClient, EvolutionSettings, PreciseAiohttpTransport
 from messaging import KeyedConsumer, MessagingRuntime, OutboxRelay, RetryPolicy, create_broker
-from sender.late_echoes import LateEchoSweep
 from sender.outcomes import PRODUCER
 from sender.send_metrics import CountingRelay, SendMetrics
 from sender.sending import CONSUMER, SendService
 from sender.settings import SenderSettings
 from service_runtime import (
+    PeriodicTask,
     ServiceHost,
     StartupError,
     configure_logging,
@@ -75,8 +75,12 @@ def create_app(settings: SenderSettings) -> FastAPI:
         messaging.relay = relay
         sender.bind(pool=pool, evolution=evolution, relay=CountingRelay(relay, send_metrics))
         await host.start_messaging(messaging)
-        late_echoes = LateEchoSweep(
-            sender, interval_s=settings.late_echo_interval_s, window_h=settings.late_echo_window_h
+        # Settles ambiguous sends whose echo arrived late.
+        late_echoes = PeriodicTask(
+            "late-echoes",
+            lambda: sender.settle_late_echoes(within_hours=settings.late_echo_window_h),
+            interval_s=settings.late_echo_interval_s,
+            first_delay_s=settings.late_echo_interval_s,
         )
         late_echoes.start()
         host.on_close(late_echoes.stop)

@@ -14,7 +14,6 @@ The WhatsApp copy to `tenants.admin_phone` is not swept here: the intake stages 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Any
 
 import httpx
@@ -25,7 +24,7 @@ from api.alerts.repository import Claimed
 from api.metrics import ApiMetrics
 from api.settings import AlertSettings
 from database import Pool
-from messaging import is_infrastructure_error
+from service_runtime import PeriodicTask
 
 log = structlog.get_logger(__name__)
 
@@ -68,7 +67,7 @@ class AlertDispatcher:
             follow_redirects=False,
             headers={"user-agent": "mirage-api/alerts"},
         )
-        self._task: asyncio.Task[None] | None = None
+        self._loop = PeriodicTask("alert-delivery", self.sweep, interval_s=settings.sweep_interval_s)
 
     async def sweep(self) -> int:
         """Deliver what is due now; returns how many alerts were POSTed (successfully or not)."""
@@ -94,26 +93,11 @@ class AlertDispatcher:
         self.metrics.alerts_delivered.labels(outcome=outcome).inc()
         log.info("alert webhook", alert_id=str(claimed.alert.id), outcome=outcome, error=error)
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.sweep()
-            except Exception as error:
-                if is_infrastructure_error(error):
-                    log.warning("alert delivery sweep failed", error=f"{type(error).__name__}: {error}")
-                else:
-                    log.exception("alert delivery sweep failed")
-            await asyncio.sleep(self.settings.sweep_interval_s)
-
     def start(self) -> None:
         """Start sweeping in the background."""
-        self._task = asyncio.create_task(self._run(), name="alert-delivery")
+        self._loop.start()
 
     async def stop(self) -> None:
         """Stop sweeping and close the HTTP client."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.stop()
         await self._http.aclose()

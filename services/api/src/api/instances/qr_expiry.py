@@ -7,18 +7,12 @@ expiry a no-op (`expired` acknowledges `qr_expired`).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-
-import structlog
-
 from api.instances import repository
 from contracts import stable_id
 from database import Pool
 from instance_lifecycle import Trigger, apply_trigger
-from messaging import Outbox, OutboxRelay, StagedEvent, is_infrastructure_error
-
-log = structlog.get_logger(__name__)
+from messaging import Outbox, OutboxRelay, StagedEvent
+from service_runtime import PeriodicTask
 
 
 class QrExpirySweeper:
@@ -32,7 +26,7 @@ class QrExpirySweeper:
         self.relay = relay
         self.interval_s = interval_s
         self.batch_size = batch_size
-        self._task: asyncio.Task[None] | None = None
+        self._loop = PeriodicTask("qr-expiry", self._sweep_all, interval_s=interval_s)
 
     async def sweep(self) -> int:
         """Expire what is due now; returns how many instances expired."""
@@ -54,26 +48,14 @@ class QrExpirySweeper:
         self.relay.notify(staged)
         return expired
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                while await self.sweep() >= self.batch_size:
-                    pass
-            except Exception as error:
-                if not is_infrastructure_error(error):
-                    log.exception("qr expiry sweep failed")
-                else:
-                    log.warning("qr expiry sweep failed", error=f"{type(error).__name__}: {error}")
-            await asyncio.sleep(self.interval_s)
+    async def _sweep_all(self) -> None:
+        while await self.sweep() >= self.batch_size:
+            pass
 
     def start(self) -> None:
         """Start sweeping in the background."""
-        self._task = asyncio.create_task(self._run(), name="qr-expiry")
+        self._loop.start()
 
     async def stop(self) -> None:
         """Stop sweeping."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.stop()
