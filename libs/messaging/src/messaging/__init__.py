@@ -13,7 +13,7 @@ from messaging.consumer import Handler, KeyedConsumer
 from messaging.errors import PermanentFailure, is_infrastructure_error
 from messaging.ledger import claim_event
 from messaging.metrics import MessagingMetrics
-from messaging.outbox import Outbox, OutboxRelay, PreparedEvents, StagedEvent
+from messaging.outbox import Outbox, OutboxRelay, PreparedEvents, StagedEvent, StagedEventSink
 from messaging.runtime import MessagingRuntime
 from messaging.settings import KafkaSettings
 from messaging.topology import (
@@ -45,6 +45,7 @@ __all__ = [
     "RetryPolicy",
     "ServiceTopology",
     "StagedEvent",
+    "StagedEventSink",
     "backoff_delay_s",
     "claim_event",
     "cluster_metadata",

@@ -36,6 +36,7 @@ import contextlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import structlog
 from aiokafka import AIOKafkaProducer
@@ -93,6 +94,13 @@ class PreparedEvents:
                 ids, self.topics, self.keys, self.payloads, self.headers, strict=True
             )
         ]
+
+
+class StagedEventSink(Protocol):
+    """Where committed outbox rows go to be published (the `OutboxRelay`)."""
+
+    def notify(self, staged: Iterable[StagedEvent]) -> None:
+        """Publish rows the caller has committed."""
 
 
 class Outbox:

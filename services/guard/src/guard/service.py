@@ -4,9 +4,9 @@ per finished burst. Plain async code: no broker, no web framework."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import structlog
 from opentelemetry import trace
@@ -31,7 +31,14 @@ from guard.output_events import (
 from guard.repository import DecisionRecord
 from guard.settings import GuardPolicy
 from guard.verdicts import Decision, Reason, Verdict
-from messaging import Outbox, PermanentFailure, StagedEvent, context_from_headers, current_trace_headers
+from messaging import (
+    Outbox,
+    PermanentFailure,
+    StagedEvent,
+    StagedEventSink,
+    context_from_headers,
+    current_trace_headers,
+)
 
 CONSUMER = "guard"
 PRODUCER = "guard"
@@ -44,13 +51,6 @@ def _continue_trace(trace_parent: str | None) -> Any:
     """A span in the trace of `trace_parent` (a fresh trace without one)."""
     context = context_from_headers({"traceparent": trace_parent}) if trace_parent else None
     return tracer.start_as_current_span("guard answer burst", context=context)
-
-
-class StagedEventSink(Protocol):
-    """Where committed outbox rows go to be published (the `OutboxRelay`)."""
-
-    def notify(self, staged: Iterable[StagedEvent]) -> None:
-        """Publish rows the caller has committed."""
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from contracts import RequestOutreach, RequestOutreachData
 from database import Pool
-from messaging import Outbox
+from messaging import Outbox, StagedEventSink
 from outreach import repository
-from outreach.service import StagedEventSink
 from outreach.settings import OutreachPolicy
 from service_runtime import PeriodicTask
 

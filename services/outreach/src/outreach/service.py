@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
 
 import structlog
 
@@ -33,7 +31,7 @@ from contracts import (
 )
 from contracts.phones import digit_variants, phone_digits
 from database import Connection, Pool
-from messaging import Outbox, StagedEvent
+from messaging import Outbox, StagedEvent, StagedEventSink
 from outreach import repository
 from outreach.metrics import OutreachMetrics
 from outreach.repository import TargetRecord
@@ -69,13 +67,6 @@ _QUOTA_REASONS = {
 }
 
 log = structlog.get_logger("outreach")
-
-
-class StagedEventSink(Protocol):
-    """Where committed outbox rows go to be published (the `OutboxRelay`)."""
-
-    def notify(self, staged: Iterable[StagedEvent]) -> None:
-        """Publish rows the caller has committed."""
 
 
 def send_id_of(target_id: uuid.UUID) -> uuid.UUID:

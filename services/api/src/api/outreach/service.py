@@ -11,10 +11,10 @@ from __future__ import annotations
 import itertools
 import os
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 
@@ -28,18 +28,11 @@ from api.tenants.repository import Tenant
 from contracts import Topic, utc_now
 from contracts.phones import canonical_digits, digit_variants
 from database import Pool
-from messaging import Outbox, StagedEvent
+from messaging import Outbox, StagedEventSink
 from quotas import QuotaGate, local_periods
 
 # How many failing rows a 422 lists (the message gives the total).
 MAX_LISTED_ROWS = 100
-
-
-class StagedEventSink(Protocol):
-    """Where committed outbox rows go to be published (the `OutboxRelay`)."""
-
-    def notify(self, staged: Iterable[StagedEvent]) -> None:
-        """Publish rows the caller has committed."""
 
 
 class DailyLimitReachedError(Exception):
