@@ -184,30 +184,14 @@ class Outbox:
         """Insert prepared events, in order, inside the state change's transaction."""
         if not prepared.payloads:
             return []
-        rows = await conn.fetch(
-            self.INSERT_SQL,
-            self.producer,
-            prepared.topics,
-            prepared.keys,
-            prepared.payloads,
-            prepared.header_texts,
-        )
+        rows = await conn.fetch(self.INSERT_SQL, *self.staging_arguments(prepared))
         return prepared.staged([row["id"] for row in rows])
 
     async def stage(self, conn: Connection, events: Sequence[Envelope]) -> list[StagedEvent]:
         """Insert `events`, in order, into the outbox, inside the state change's transaction."""
         if not events:
             return []
-        prepared = self.prepare(events)
-        rows = await conn.fetch(
-            self.INSERT_SQL,
-            self.producer,
-            prepared.topics,
-            prepared.keys,
-            prepared.payloads,
-            prepared.header_texts,
-        )
-        return prepared.staged([row["id"] for row in rows])
+        return await self.stage_prepared(conn, self.prepare(events))
 
 
 # Rows of the producer, oldest first, that nobody else holds and whose key has no older row
