@@ -8,7 +8,6 @@ The outreach writes `campaign_target_progress` (each target's state) and
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -44,11 +43,11 @@ SELECT p.state, p.instance_id AS assigned, p.attempts, t.not_before, t.phone, t.
        EXISTS (SELECT 1 FROM opt_outs o WHERE o.tenant_id = $2 AND o.phone = ANY($3::text[])) AS opted_out,
        EXISTS (SELECT 1 FROM blacklist b WHERE b.tenant_id = $2 AND b.phone = ANY($3::text[])) AS blacklisted,
        EXISTS (SELECT 1 FROM suppressions s WHERE s.tenant_id = $2 AND s.phone_hash = $4) AS suppressed,
-       (SELECT coalesce(json_agg(json_build_object(
+       (SELECT coalesce(jsonb_agg(jsonb_build_object(
                    'id', i.id, 'name', i.name, 'jid', i.owner_jid,
                    'connected', i.state = 'connected' AND NOT i.sending_stopped,
                    'free_at', CASE WHEN pace.claimed_target = $1 THEN NULL ELSE pace.next_send_at END)
-               ORDER BY u.n), '[]'::json)
+               ORDER BY u.n), '[]'::jsonb)
         FROM unnest(c.instance_ids) WITH ORDINALITY AS u(id, n)
         JOIN instances i ON i.id = u.id AND i.tenant_id = $2
         LEFT JOIN outreach_number_pace pace ON pace.instance_id = i.id) AS numbers
@@ -89,8 +88,7 @@ def _number_key(jid: str | None, instance_id: str) -> str:
     return digits or instance_id
 
 
-def _numbers(raw: str | list[dict[str, Any]]) -> tuple[NumberOption, ...]:
-    items = json.loads(raw) if isinstance(raw, str) else raw
+def _numbers(items: list[dict[str, Any]]) -> tuple[NumberOption, ...]:
     return tuple(
         NumberOption(
             instance_id=uuid.UUID(item["id"]),
@@ -101,12 +99,6 @@ def _numbers(raw: str | list[dict[str, Any]]) -> tuple[NumberOption, ...]:
         )
         for item in items
     )
-
-
-def _json(value: Any, default: Any) -> Any:
-    if value is None:
-        return default
-    return json.loads(value) if isinstance(value, str) else value
 
 
 async def claim_and_open(
@@ -146,7 +138,8 @@ async def target_facts(
         consent = Reason.OPTED_OUT
     elif row["blacklisted"]:
         consent = Reason.BLACKLISTED
-    windows = _json(row["send_window"], [])
+    # jsonb arrives decoded (the pool's codec).
+    windows = row["send_window"]
     return TargetRecord(
         tenant_id=tenant_id,
         state=TargetState(row["state"]),
@@ -158,7 +151,7 @@ async def target_facts(
         campaign_id=row["campaign_id"],
         campaign_status=CampaignStatus(row["status"]),
         windows=windows if isinstance(windows, list) else [],
-        pacing=_json(row["pacing"], {}),
+        pacing=row["pacing"],
         time_zone=row["time_zone"],
         daily_quota=row["daily_quota"],
         hourly_quota=row["hourly_quota"],
@@ -321,7 +314,7 @@ async def claim_outcome(
         state=TargetState(row["state"]),
         reason=row["reason"],
         instance_id=row["instance_id"],
-        pacing=_json(row["pacing"], {}),
+        pacing=row["pacing"],
     )
 
 

@@ -32,18 +32,12 @@ class CampaignRow:
     updated_at: datetime
 
 
-def _json(value: Any, default: Any) -> Any:
-    if value is None:
-        return default
-    return json.loads(value) if isinstance(value, str) else value
-
-
 _CAMPAIGN_SELECT = """
 SELECT c.id, c.name, c.status, c.template, c.send_window, c.pacing, c.personalize, c.accepted,
        c.rejected, c.created_at, c.updated_at,
        (SELECT coalesce(array_agg(i.name ORDER BY u.n), '{}') FROM unnest(c.instance_ids)
             WITH ORDINALITY AS u(id, n) JOIN instances i ON i.id = u.id) AS instance_names,
-       (SELECT coalesce(json_object_agg(s.state, s.n), '{}'::json) FROM (
+       (SELECT coalesce(jsonb_object_agg(s.state, s.n), '{}'::jsonb) FROM (
             SELECT p.state, count(*) AS n FROM campaign_target_progress p
             WHERE p.campaign_id = c.id GROUP BY p.state) AS s) AS counts
 FROM campaigns c
@@ -51,7 +45,8 @@ FROM campaigns c
 
 
 def _campaign(row: Any) -> CampaignRow:
-    window = _json(row["send_window"], [])
+    # jsonb arrives decoded (the pool's codec).
+    window = row["send_window"]
     return CampaignRow(
         id=row["id"],
         name=row["name"],
@@ -59,11 +54,11 @@ def _campaign(row: Any) -> CampaignRow:
         instance_names=list(row["instance_names"]),
         template=row["template"],
         window=window if isinstance(window, list) else [],
-        pacing=_json(row["pacing"], {}),
+        pacing=row["pacing"],
         personalise=row["personalize"],
         accepted=row["accepted"],
         rejected=row["rejected"],
-        counts={str(k): int(v) for k, v in _json(row["counts"], {}).items()},
+        counts={str(k): int(v) for k, v in row["counts"].items()},
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )
