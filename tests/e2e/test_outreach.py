@@ -355,3 +355,6 @@ async def test_campaign_creation_reports_rows_refuses_bad_templates_and_a_spent_
     assert refused.json()["error"]["code"] == "campaign_state_conflict"
     other = await operator.api.post(f"/outreach/campaigns/{uuid.uuid4()}/pause")
     assert other.status_code == 404
+    unknown = await operator.api.get(f"/outreach/campaigns/{uuid.uuid4()}/targets")
+    assert unknown.status_code == 404
+    assert unknown.json()["error"]["code"] == "campaign_not_found"

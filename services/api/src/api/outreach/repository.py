@@ -74,6 +74,15 @@ async def get_campaign(
     return _campaign(row) if row is not None else None
 
 
+async def campaign_exists(executor: Pool | Connection, tenant_id: uuid.UUID, campaign_id: uuid.UUID) -> bool:
+    """Whether the tenant has this campaign."""
+    return bool(
+        await executor.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM campaigns WHERE id = $1 AND tenant_id = $2)", campaign_id, tenant_id
+        )
+    )
+
+
 async def list_campaigns(
     executor: Pool | Connection, tenant_id: uuid.UUID, *, limit: int, offset: int
 ) -> list[CampaignRow]:

@@ -156,7 +156,7 @@ async def list_targets(
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> TargetPage:
     """Accepted targets in row order, with why they were skipped, failed or rescheduled."""
-    await campaigns.get(tenant, campaign_id)
+    await campaigns.require(tenant, campaign_id)
     rows, total = await repository.list_targets(pool, campaign_id, state=state, limit=limit, offset=offset)
     return TargetPage(
         items=[

@@ -287,6 +287,11 @@ class CampaignService:
             raise not_found("campaign")
         return found
 
+    async def require(self, tenant: Tenant, campaign_id: uuid.UUID) -> None:
+        """404 unless the tenant has this campaign (without counting its targets)."""
+        if not await repository.campaign_exists(self._pool, tenant.id, campaign_id):
+            raise not_found("campaign")
+
     async def steer(self, tenant: Tenant, campaign_id: uuid.UUID, action: str) -> CampaignRow:
         """Pause, resume or cancel (409 when the campaign's state does not allow it)."""
         to, allowed = _TRANSITIONS[action]
