@@ -344,6 +344,10 @@ async def test_campaign_creation_reports_rows_refuses_bad_templates_and_a_spent_
     after = await db_pool.fetchval("SELECT count(*) FROM campaigns WHERE tenant_id = $1", operator.tenant_id)
     assert after == before, "nothing is created"
 
+    async def first_completed() -> bool:
+        return bool((await campaign(operator, created["id"]))["state"] == "completed")
+
+    await wait_until(first_completed, timeout=30, message="the one target sent")
     listed = (await operator.api.get("/outreach/campaigns")).json()["items"]
     assert [item["id"] for item in listed] == [created["id"]]
     steer = f"/outreach/campaigns/{created['id']}"
