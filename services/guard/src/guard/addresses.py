@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from contracts import ChatKind
+from contracts.phones import phone_digits as _digits_of
 
 PHONE_JID_SUFFIXES = ("@s.whatsapp.net", "@c.us")
 GROUP_JID_SUFFIX = "@g.us"
@@ -14,11 +15,7 @@ NEWSLETTER_JID_SUFFIX = "@newsletter"
 
 def jid_digits(jid: str | None) -> str | None:
     """The digits of a JID's user part (`5511…:12@s.whatsapp.net` → `5511…`), or None."""
-    if not jid:
-        return None
-    user = jid.split("@", 1)[0].split(":", 1)[0]
-    digits = "".join(char for char in user if char.isdigit())
-    return digits or None
+    return (_digits_of(jid) or None) if jid else None
 
 
 def is_phone_jid(jid: str | None) -> bool:

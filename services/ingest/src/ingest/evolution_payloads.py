@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from contracts import ChatKind, MessageCategory
+from contracts.phones import phone_digits
 
 PHONE_SUFFIX = "@s.whatsapp.net"
 LID_SUFFIX = "@lid"
@@ -142,7 +143,7 @@ DELIVERY_ORDER: list[str] = ["ERROR", "PENDING", "SERVER_ACK", "DELIVERY_ACK", "
 
 def digits_of(jid: str) -> str:
     """The phone digits of a JID (`5511…@s.whatsapp.net` → `5511…`)."""
-    return "".join(ch for ch in jid.split("@", 1)[0].split(":", 1)[0] if ch.isdigit())
+    return phone_digits(jid)
 
 
 def chat_kind(remote_jid: str) -> ChatKind:

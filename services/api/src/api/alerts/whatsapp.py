@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from api.alerts.repository import StoredAlert
 from contracts import AdminAlert, SendPurpose, SendText, SendTextData, stable_id
+from contracts.phones import phone_digits
 from database import Connection
 from messaging import Outbox, StagedEvent
 
@@ -68,18 +69,13 @@ def alert_text(alert: StoredAlert) -> str:
     return "\n".join(lines)[:4000]
 
 
-def admin_digits(phone: str) -> str:
-    """The admin's number as digits (what Evolution's sendText takes)."""
-    return "".join(character for character in phone if character.isdigit())
-
-
 async def stage_whatsapp_copy(
     conn: Connection, alert: StoredAlert, cause: AdminAlert, outbox: Outbox
 ) -> tuple[WhatsAppCopy, list[StagedEvent]]:
     """Decide and record the WhatsApp copy of a new alert row (inside the intake's transaction)."""
     row = await conn.fetchrow(_CHOOSE, alert.tenant_id, alert.alert_key, alert.id, alert.instance_id)
     staged: list[StagedEvent] = []
-    phone = admin_digits(row["admin_phone"] or "") if row is not None else ""
+    phone = phone_digits(row["admin_phone"] or "") if row is not None else ""
     if row is None or len(phone) < 8:
         copy = WhatsAppCopy("not_configured")
     elif row["recently_sent"]:

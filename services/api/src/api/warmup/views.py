@@ -7,6 +7,7 @@ from typing import Literal
 
 from api.warmup.repository import Pair, PairNumber, RoundRow, TurnView
 from api.warmup.schemas import MessageOut, PairNumberOut, PairOut, RoundOut, TurnOut, TurnsOut
+from contracts.phones import phone_digits
 from warmup_rules import (
     Profile,
     WeeklySchedule,
@@ -18,13 +19,6 @@ from warmup_rules import (
 )
 
 
-def _digits(owner_jid: str | None) -> str | None:
-    if not owner_jid:
-        return None
-    digits = "".join(ch for ch in owner_jid.split("@", 1)[0].split(":", 1)[0] if ch.isdigit())
-    return digits or None
-
-
 def number_out(number: PairNumber, profile: Profile, tenant_cap: int, now: datetime) -> PairNumberOut:
     """A number of a pair with its ramp stage and daily cap today."""
     age = age_today(number.declared_age_days, number.declared_at, now)
@@ -33,7 +27,7 @@ def number_out(number: PairNumber, profile: Profile, tenant_cap: int, now: datet
         id=number.id,
         name=number.name,
         state=number.state,
-        number=_digits(number.owner_jid),
+        number=(phone_digits(number.owner_jid) or None) if number.owner_jid else None,
         age_days=age,
         ramp_stage=stage.name,
         initiates=stage.initiates,
