@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,45 @@ LOG_DIR = Path(__file__).resolve().parents[2] / ".local" / "e2e-logs"
 DEBOUNCE_MS = 1200
 
 
+# Quick retries and echo waits: what every end-to-end stack runs the sender with.
+QUICK_SENDER = {
+    "MIRAGE_SENDER_RETRY__BASE_DELAY_S": "0.05",
+    "MIRAGE_SENDER_RETRY__MAX_DELAY_S": "0.2",
+    "MIRAGE_SENDER_ECHO_WAIT_S": "1",
+}
+
+
+@asynccontextmanager
+async def running_stack(
+    infra: Infra,
+    database_dsn: str,
+    *,
+    debounce_ms: int,
+    extra_services: tuple[str, ...] = (),
+    overrides: Mapping[str, Mapping[str, str]] | None = None,
+) -> AsyncIterator[MirageStack]:
+    """The pipeline (plus `extra_services`) as processes, with a quick sender and the guard's
+    debounce at `debounce_ms`; `overrides` add to or replace those settings per service."""
+    merged: dict[str, dict[str, str]] = {
+        "guard": {"MIRAGE_GUARD_POLICY__DEBOUNCE_WINDOW_MS": str(debounce_ms)},
+        "sender": dict(QUICK_SENDER),
+    }
+    for service, values in (overrides or {}).items():
+        merged.setdefault(service, {}).update(values)
+    mirage = MirageStack(
+        infra=infra,
+        database_dsn=database_dsn,
+        log_dir=LOG_DIR,
+        extra_services=extra_services,
+        overrides=merged,
+    )
+    try:
+        await mirage.start()
+        yield mirage
+    finally:
+        mirage.stop()
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Everything in this folder is an end-to-end test."""
     for item in items:
@@ -27,24 +67,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 async def stack(infra: Infra, database_dsn: str) -> AsyncIterator[MirageStack]:
     """One pipeline for the whole session; tests isolate themselves by instance and contact."""
-    mirage = MirageStack(
-        infra=infra,
-        database_dsn=database_dsn,
-        log_dir=LOG_DIR,
-        overrides={
-            "guard": {"MIRAGE_GUARD_POLICY__DEBOUNCE_WINDOW_MS": str(DEBOUNCE_MS)},
-            "sender": {
-                "MIRAGE_SENDER_RETRY__BASE_DELAY_S": "0.05",
-                "MIRAGE_SENDER_RETRY__MAX_DELAY_S": "0.2",
-                "MIRAGE_SENDER_ECHO_WAIT_S": "1",
-            },
-        },
-    )
-    try:
-        await mirage.start()
+    async with running_stack(infra, database_dsn, debounce_ms=DEBOUNCE_MS) as mirage:
         yield mirage
-    finally:
-        mirage.stop()
 
 
 @pytest.fixture

@@ -18,7 +18,6 @@ import sys
 import uuid
 from collections.abc import AsyncIterator
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -31,11 +30,11 @@ from database import Pool, PostgresSettings, create_pool
 from testkit import Infra, wait_until
 from testkit.stack import Instance, MirageStack, SimulatorClient
 
+from .conftest import running_stack
 from .test_reply_pipeline import read_all
 
 pytestmark = pytest.mark.e2e
 
-LOG_DIR = Path(__file__).resolve().parents[2] / ".local" / "e2e-logs"
 STAT_TABLES = (
     "tenant_hourly",
     "number_hourly",
@@ -49,28 +48,18 @@ STAT_TABLES = (
 @pytest.fixture(scope="module")
 async def analytics_stack(infra: Infra, database_dsn: str) -> AsyncIterator[MirageStack]:
     """The reply pipeline plus the api and the analytics service."""
-    mirage = MirageStack(
-        infra=infra,
-        database_dsn=database_dsn,
-        log_dir=LOG_DIR,
+    async with running_stack(
+        infra,
+        database_dsn,
+        debounce_ms=300,
         extra_services=("api", "analytics"),
         overrides={
-            "guard": {"MIRAGE_GUARD_POLICY__DEBOUNCE_WINDOW_MS": "300"},
-            "sender": {
-                "MIRAGE_SENDER_RETRY__BASE_DELAY_S": "0.05",
-                "MIRAGE_SENDER_RETRY__MAX_DELAY_S": "0.2",
-                "MIRAGE_SENDER_ECHO_WAIT_S": "1",
-            },
             # The test refreshes the views itself (`POST /refresh`).
             "analytics": {"MIRAGE_ANALYTICS_REFRESH__INTERVAL_S": "3600"},
             "api": {"MIRAGE_API_ALERTS__SWEEP_INTERVAL_S": "0.5"},
         },
-    )
-    try:
-        await mirage.start()
+    ) as mirage:
         yield mirage
-    finally:
-        mirage.stop()
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from database import Pool
 from testkit import Infra, wait_until
 from testkit.stack import Instance, MirageStack, SimulatorClient
 
-from .conftest import LOG_DIR
+from .conftest import running_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -35,26 +35,14 @@ QUICK = {"min_gap_s": 0.05, "max_gap_s": 0.2}
 @pytest.fixture(scope="module")
 async def outreach_stack(infra: Infra, database_dsn: str) -> AsyncIterator[MirageStack]:
     """The pipeline plus the api and the outreach worker, scanning five times a second."""
-    mirage = MirageStack(
-        infra=infra,
-        database_dsn=database_dsn,
-        log_dir=LOG_DIR,
+    async with running_stack(
+        infra,
+        database_dsn,
+        debounce_ms=300,
         extra_services=("api", "outreach"),
-        overrides={
-            "guard": {"MIRAGE_GUARD_POLICY__DEBOUNCE_WINDOW_MS": "300"},
-            "sender": {
-                "MIRAGE_SENDER_RETRY__BASE_DELAY_S": "0.05",
-                "MIRAGE_SENDER_RETRY__MAX_DELAY_S": "0.2",
-                "MIRAGE_SENDER_ECHO_WAIT_S": "1",
-            },
-            "outreach": {"MIRAGE_OUTREACH_POLICY__SCAN_INTERVAL_S": "0.2"},
-        },
-    )
-    try:
-        await mirage.start()
+        overrides={"outreach": {"MIRAGE_OUTREACH_POLICY__SCAN_INTERVAL_S": "0.2"}},
+    ) as mirage:
         yield mirage
-    finally:
-        mirage.stop()
 
 
 @dataclass

@@ -25,7 +25,7 @@ from database import Pool
 from testkit import Infra, wait_until
 from testkit.stack import Instance, MirageStack, SimulatorClient
 
-from .conftest import LOG_DIR
+from .conftest import running_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -37,18 +37,12 @@ ALWAYS = [{"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "start": "
 @pytest.fixture(scope="module")
 async def warm_stack(infra: Infra, database_dsn: str) -> AsyncIterator[MirageStack]:
     """The pipeline plus the scheduler and the api, with the warm-up timeline shrunk."""
-    mirage = MirageStack(
-        infra=infra,
-        database_dsn=database_dsn,
-        log_dir=LOG_DIR,
+    async with running_stack(
+        infra,
+        database_dsn,
+        debounce_ms=300,
         extra_services=("scheduler", "api"),
         overrides={
-            "guard": {"MIRAGE_GUARD_POLICY__DEBOUNCE_WINDOW_MS": "300"},
-            "sender": {
-                "MIRAGE_SENDER_RETRY__BASE_DELAY_S": "0.05",
-                "MIRAGE_SENDER_RETRY__MAX_DELAY_S": "0.2",
-                "MIRAGE_SENDER_ECHO_WAIT_S": "1",
-            },
             # Typing at 35–55 WPM, twenty times faster.
             "generator": {"MIRAGE_GENERATOR_WARMUP_TYPING__SCALE": "0.05"},
             "scheduler": {
@@ -60,12 +54,8 @@ async def warm_stack(infra: Infra, database_dsn: str) -> AsyncIterator[MirageSta
                 "MIRAGE_SCHEDULER_TIMING__SCALE": "0.02",
             },
         },
-    )
-    try:
-        await mirage.start()
+    ) as mirage:
         yield mirage
-    finally:
-        mirage.stop()
 
 
 @dataclass
