@@ -72,6 +72,9 @@ class PreparedEvents:
     keys: list[bytes]
     payloads: list[bytes]
     headers: list[dict[str, str]]
+    # Every event has the same topic and the same headers (`Outbox.prepare_encoded`): the insert
+    # then sends them once instead of once per row.
+    uniform: bool = False
 
     @property
     def header_texts(self) -> list[str]:
@@ -113,6 +116,15 @@ class Outbox:
         " SELECT $1, t, k, p, h::jsonb"
         " FROM unnest($2::text[], $3::bytea[], $4::bytea[], $5::text[])"
         " WITH ORDINALITY AS x(t, k, p, h, n) ORDER BY n"
+        " RETURNING id"
+    )
+
+    # `INSERT_SQL` for events of one topic with one set of headers (a bulk campaign): producer,
+    # topic, keys, payloads, header text.
+    UNIFORM_INSERT_SQL = (
+        "INSERT INTO outbox (producer, topic, key, payload, headers)"
+        " SELECT $1, $2, k, p, $5::jsonb"
+        " FROM unnest($3::bytea[], $4::bytea[]) WITH ORDINALITY AS x(k, p, n) ORDER BY n"
         " RETURNING id"
     )
 
@@ -178,13 +190,24 @@ class Outbox:
             keys=[key for key, _ in encoded],
             payloads=[payload for _, payload in encoded],
             headers=[headers] * len(encoded),
+            uniform=True,
         )
 
     async def stage_prepared(self, conn: Connection, prepared: PreparedEvents) -> list[StagedEvent]:
         """Insert prepared events, in order, inside the state change's transaction."""
         if not prepared.payloads:
             return []
-        rows = await conn.fetch(self.INSERT_SQL, *self.staging_arguments(prepared))
+        if prepared.uniform:
+            rows = await conn.fetch(
+                self.UNIFORM_INSERT_SQL,
+                self.producer,
+                prepared.topics[0],
+                prepared.keys,
+                prepared.payloads,
+                json.dumps(prepared.headers[0]),
+            )
+        else:
+            rows = await conn.fetch(self.INSERT_SQL, *self.staging_arguments(prepared))
         return prepared.staged([row["id"] for row in rows])
 
     async def stage(self, conn: Connection, events: Sequence[Envelope]) -> list[StagedEvent]:

@@ -10,7 +10,7 @@ from jinja2 import StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
 from api.outreach.screening import ContactRow, RejectReason, campaign_digits, screen
-from api.outreach.service import outreach_payload
+from api.outreach.service import OutreachPayloads, random_uuid_strings
 from api.outreach.templates import MessageTemplate, RowRenderError, TemplateInvalidError
 from contracts import RequestOutreach, RequestOutreachData, Topic, parse_event
 
@@ -97,21 +97,55 @@ def test_the_bulk_encoded_request_is_the_contract_s_event() -> None:
             text='Oi "Ana" — ação\nlinha 2',
         ),
     )
-    raw = outreach_payload(
-        event_id=ids[0],
-        occurred_at=moment,
-        tenant_id=ids[1],
-        campaign_id=ids[2],
-        target_id=ids[3],
+    payloads = OutreachPayloads(occurred_at=moment, tenant_id=ids[1], campaign_id=ids[2])
+    raw = payloads.encode(
+        event_id=str(ids[0]),
+        target_id=str(ids[3]),
         instance_id=ids[4],
         instance_name="demo-1",
         to="5511999990001",
         text='Oi "Ana" — ação\nlinha 2',
     )
     assert parse_event(raw, Topic.OUTREACH_REQUESTED) == expected
+    other = payloads.encode(
+        event_id=str(ids[0]),
+        target_id=str(ids[3]),
+        instance_id=ids[1],
+        instance_name='demo "2"',
+        to="5511999990002",
+        text="",
+    )
+    assert parse_event(other, Topic.OUTREACH_REQUESTED).data == expected.data.model_copy(
+        update={"instance_id": ids[1], "instance_name": 'demo "2"', "to": "5511999990002", "text": ""}
+    )
+    assert (
+        parse_event(
+            payloads.encode(
+                event_id=str(ids[0]),
+                target_id=str(ids[3]),
+                instance_id=ids[4],
+                instance_name="demo-1",
+                to="5511999990001",
+                text='Oi "Ana" — ação\nlinha 2',
+            ),
+            Topic.OUTREACH_REQUESTED,
+        )
+        == expected
+    ), "an instance's encoded part is reused as is"
     assert parse_event(expected.to_json_bytes(), Topic.OUTREACH_REQUESTED) == parse_event(
         raw, Topic.OUTREACH_REQUESTED
     )
+
+
+def test_random_uuid_strings_are_version_4_uuids_in_their_text_form() -> None:
+    made = random_uuid_strings(2000)
+    assert len(set(made)) == 2000
+    for text in made:
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text
+        assert parsed.version == 4
+        assert parsed.variant == uuid.RFC_4122
+    assert random_uuid_strings(0) == []
 
 
 def test_a_substitution_template_renders_exactly_as_jinja_does() -> None:

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from database import Connection, Pool
 
 
@@ -209,8 +211,12 @@ TARGET_COLUMNS = (
 
 
 def _jsonb_binary(value: object) -> bytes:
-    # jsonb's binary form: a version byte, then the JSON text.
-    return b"\x01" + json.dumps(value).encode()
+    # jsonb's binary form: a version byte, then the JSON text. orjson refuses integers beyond
+    # 64 bits, which a contact's variables may hold; the standard encoder writes those.
+    try:
+        return b"\x01" + orjson.dumps(value)
+    except TypeError:
+        return b"\x01" + json.dumps(value).encode()
 
 
 def _jsonb_binary_decode(data: bytes) -> object:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -30,11 +30,15 @@ class RejectReason(StrEnum):
 
 @dataclass(frozen=True)
 class ContactRow:
-    """One row of `contacts`, as given."""
+    """One row of `contacts`, as given, with its phone read once as digits (None: invalid)."""
 
     index: int
     phone: Any
     variables: dict[str, Any]
+    digits: str | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "digits", campaign_digits(self.phone))
 
 
 @dataclass(frozen=True)
@@ -75,9 +79,8 @@ def candidate_numbers(rows: Iterable[ContactRow]) -> list[str]:
     """Every spelling of every valid phone, for the consent lookups."""
     found: set[str] = set()
     for row in rows:
-        digits = campaign_digits(row.phone)
-        if digits is not None:
-            found.update(digit_variants(digits))
+        if row.digits is not None:
+            found.update(digit_variants(row.digits))
     return sorted(found)
 
 
@@ -94,9 +97,9 @@ def screen(
     rejected: list[RejectedRow] = []
     seen: set[str] = set()
     for row in rows:
-        digits = campaign_digits(row.phone)
-        shown = _storable(row.phone if isinstance(row.phone, str) else json.dumps(row.phone))
+        digits = row.digits
         if digits is None:
+            shown = _storable(row.phone if isinstance(row.phone, str) else json.dumps(row.phone))
             rejected.append(RejectedRow(row.index, shown[:64], RejectReason.INVALID_PHONE))
             continue
         canonical = canonical_digits(digits)

@@ -81,47 +81,57 @@ def _rendered(template: MessageTemplate, rows: Sequence[AcceptedRow]) -> list[st
     return texts
 
 
-def outreach_payload(
-    *,
-    event_id: uuid.UUID,
-    occurred_at: datetime,
-    tenant_id: uuid.UUID,
-    campaign_id: uuid.UUID,
-    target_id: uuid.UUID,
-    instance_id: uuid.UUID,
-    instance_name: str,
-    to: str,
-    text: str,
-) -> bytes:
-    """One `outreach.requested` event's wire form, encoded without building its model (a test
-    holds it equal to `RequestOutreach(...).to_json_bytes()` parsed back)."""
-    return orjson.dumps(
-        {
-            "event_id": str(event_id),
-            "type": "outreach.requested",
-            "version": 1,
-            "occurred_at": occurred_at.isoformat(),
-            "tenant_id": str(tenant_id),
-            "correlation_id": str(campaign_id),
-            "causation_id": None,
-            "data": {
-                "campaign_id": str(campaign_id),
-                "target_id": str(target_id),
-                "instance_id": str(instance_id),
-                "instance_name": instance_name,
-                "to": to,
-                "text": text,
-                "not_before": None,
-                "attempt": 0,
-            },
-        }
-    )
+class OutreachPayloads:
+    """The wire form of a campaign's `outreach.requested` events, encoded without building their
+    models: what every row shares is encoded once, and each row adds its ids, number and text
+    (a test holds the bytes equal to `RequestOutreach(...).to_json_bytes()` parsed back)."""
+
+    def __init__(self, *, occurred_at: datetime, tenant_id: uuid.UUID, campaign_id: uuid.UUID) -> None:
+        self._after_event_id = (
+            f'","type":"outreach.requested","version":1,"occurred_at":"{occurred_at.isoformat()}",'
+            f'"tenant_id":"{tenant_id}","correlation_id":"{campaign_id}","causation_id":null,'
+            f'"data":{{"campaign_id":"{campaign_id}","target_id":"'
+        ).encode()
+        self._instances: dict[tuple[uuid.UUID, str], bytes] = {}
+
+    def encode(
+        self, *, event_id: str, target_id: str, instance_id: uuid.UUID, instance_name: str, to: str, text: str
+    ) -> bytes:
+        """One row's event; `event_id` and `target_id` are UUIDs in their text form."""
+        instance = self._instances.get((instance_id, instance_name))
+        if instance is None:
+            instance = f'","instance_id":"{instance_id}","instance_name":'.encode() + orjson.dumps(
+                instance_name
+            )
+            self._instances[(instance_id, instance_name)] = instance
+        return b"".join(
+            (
+                b'{"event_id":"',
+                event_id.encode(),
+                self._after_event_id,
+                target_id.encode(),
+                instance,
+                b',"to":',
+                orjson.dumps(to),
+                b',"text":',
+                orjson.dumps(text),
+                b',"not_before":null,"attempt":0}}',
+            )
+        )
 
 
-def _random_ids(count: int) -> list[uuid.UUID]:
-    """`count` random (version 4) UUIDs, as `uuid.uuid4` makes them, from one `os.urandom` call."""
-    raw = os.urandom(16 * count)
-    return [uuid.UUID(bytes=raw[16 * i : 16 * i + 16], version=4) for i in range(count)]
+def random_uuid_strings(count: int) -> list[str]:
+    """`count` random (version 4) UUIDs in their text form, as `str(uuid.uuid4())` spells them,
+    from one read of the system's randomness (asyncpg takes the text form for uuid columns)."""
+    raw = bytearray(os.urandom(16 * count))
+    raw[6::16] = bytes((byte & 0x0F) | 0x40 for byte in raw[6::16])
+    raw[8::16] = bytes((byte & 0x3F) | 0x80 for byte in raw[8::16])
+    text = raw.hex()
+    return [
+        f"{text[i : i + 8]}-{text[i + 8 : i + 12]}-{text[i + 12 : i + 16]}"
+        f"-{text[i + 16 : i + 20]}-{text[i + 20 : i + 32]}"
+        for i in range(0, 32 * count, 32)
+    ]
 
 
 class CampaignService:
@@ -211,6 +221,8 @@ class CampaignService:
     ) -> list[uuid.UUID]:
         """Each row's number: the one the contact last talked with, else the next in rotation."""
         rotation = itertools.cycle(instance_ids)
+        if not last:
+            return [next(rotation) for _ in accepted]
         chosen: list[uuid.UUID] = []
         for row in accepted:
             sticky = next((last[v] for v in digit_variants(row.digits) if v in last), None)
@@ -228,11 +240,12 @@ class CampaignService:
         instances: dict[str, uuid.UUID],
     ) -> tuple[list[tuple[object, ...]], list[tuple[bytes, bytes]]]:
         names = {instance_id: name for name, instance_id in instances.items()}
+        keys = {instance_id: instance_id.bytes for instance_id in names}
+        payloads = OutreachPayloads(occurred_at=utc_now(), tenant_id=tenant.id, campaign_id=campaign_id)
         records: list[tuple[object, ...]] = []
         encoded: list[tuple[bytes, bytes]] = []
         # Two random ids per row (target, event) from one read of the system's randomness.
-        ids = _random_ids(2 * len(accepted) + len(rejected))
-        occurred_at = utc_now()
+        ids = random_uuid_strings(2 * len(accepted) + len(rejected))
         for position, (row, text, instance_id) in enumerate(zip(accepted, texts, assigned, strict=True)):
             target_id = ids[2 * position]
             records.append(
@@ -250,12 +263,9 @@ class CampaignService:
             )
             encoded.append(
                 (
-                    instance_id.bytes,
-                    outreach_payload(
+                    keys[instance_id],
+                    payloads.encode(
                         event_id=ids[2 * position + 1],
-                        occurred_at=occurred_at,
-                        tenant_id=tenant.id,
-                        campaign_id=campaign_id,
                         target_id=target_id,
                         instance_id=instance_id,
                         instance_name=names[instance_id],
