@@ -350,3 +350,48 @@ async def test_campaign_creation_reports_rows_refuses_bad_templates_and_a_spent_
     unknown = await operator.api.get(f"/outreach/campaigns/{uuid.uuid4()}/targets")
     assert unknown.status_code == 404
     assert unknown.json()["error"]["code"] == "campaign_not_found"
+
+
+async def test_warm_up_comes_before_campaigns_on_a_numbers_daily_budget(
+    operator: Operator, outreach_stack: MirageStack, sim: SimulatorClient
+) -> None:
+    # The number warms up with a second one: an established number in a normal pair keeps
+    # back what 8 rounds of 2–6 turns are expected to send from it (23) for its warm-up.
+    peer = await outreach_stack.create_instance(tenant_id=operator.tenant_id)
+    pair = await operator.api.post(
+        "/warmup/pairs",
+        json={
+            "instance_a": operator.number.name,
+            "instance_b": peer.name,
+            "time_zone": ZONE,
+            "windows": [],
+            "min_gap_minutes": 60,
+            "turns": {"min": 2, "max": 6},
+            "profile": "normal",
+        },
+    )
+    assert pair.status_code == 201, pair.text
+    await set_quotas(operator, daily=100, hourly=100, per_number_daily=30)
+    contacts = [{"phone": phone, "variables": {"name": f"Pessoa {i}"}} for i, phone in enumerate(phones(10))]
+    created = await create_campaign(operator, contacts)
+
+    async def settled() -> bool:
+        counts = (await campaign(operator, created["id"]))["counts"]
+        return bool(counts["sent"] == 7 and counts["rescheduled"] == 3)
+
+    await wait_until(settled, timeout=60, message="7 sent and 3 kept for tomorrow")
+    for target in await targets(operator, created["id"], "rescheduled"):
+        assert target["reason"] == "quota_number"
+    usage = (await operator.api.get("/tenant")).json()["usage"]
+    assert usage["daily"] == 7, "the 23 sends left today belong to the number's warm-up"
+
+    # Paused, the pair keeps nothing back: tomorrow's targets are not moved, but a new
+    # campaign may use the whole budget that is left.
+    paused = await operator.api.post(f"/warmup/pairs/{pair.json()['id']}/pause")
+    assert paused.status_code == 200, paused.text
+    more = await create_campaign(operator, [{"phone": p, "variables": {"name": "X"}} for p in phones(2)])
+
+    async def more_sent() -> bool:
+        return bool((await campaign(operator, more["id"]))["counts"]["sent"] == 2)
+
+    await wait_until(more_sent, timeout=60, message="the paused pair's reserve is free again")

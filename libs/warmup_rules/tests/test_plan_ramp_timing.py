@@ -16,12 +16,14 @@ from warmup_rules import (
     TurnTiming,
     TypingModel,
     age_today,
+    campaign_number_cap,
     messages_in_a_row,
     number_daily_cap,
     plan_round,
     round_gap_s,
     rounds_per_day,
     stage_for,
+    warmup_reserve,
 )
 
 
@@ -136,6 +138,21 @@ def test_profiles_scale_caps_and_rounds_and_the_tenant_cap_wins() -> None:
     assert number_daily_cap(None, Profile.AGGRESSIVE, 120) == 120
     assert rounds_per_day(Profile.SOFT, None) == 4
     assert rounds_per_day(Profile.AGGRESSIVE, 3) == 3
+
+
+def test_the_warm_up_reserve_is_what_its_rounds_are_expected_to_send() -> None:
+    # 8 rounds of 2–6 turns: 2 turns a side, 1.4 messages a turn -> 22.4 -> 23.
+    assert warmup_reserve(daily_cap=200, rounds=8, min_turns=2, max_turns=6) == 23
+    assert warmup_reserve(daily_cap=200, rounds=4, min_turns=2, max_turns=2) == 6  # 5.6 -> 6
+    assert warmup_reserve(daily_cap=10, rounds=14, min_turns=6, max_turns=6) == 10, "never above the cap"
+    assert warmup_reserve(daily_cap=200, rounds=0, min_turns=2, max_turns=6) == 0
+
+
+def test_campaigns_stop_short_of_the_ramp_by_every_pairs_reserve() -> None:
+    assert campaign_number_cap(300, []) == 300, "a number in no pair keeps the tenant's quota"
+    assert campaign_number_cap(300, [(25, 6)]) == 19
+    assert campaign_number_cap(300, [(200, 23), (100, 23)]) == 54, "the lowest cap, both reserves"
+    assert campaign_number_cap(300, [(10, 10)]) == 0, "a number in its first days sends no campaign"
 
 
 def test_a_declared_age_grows_with_the_days() -> None:

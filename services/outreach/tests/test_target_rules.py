@@ -14,11 +14,13 @@ from outreach.target_rules import (
     TERMINAL_STATES,
     CampaignStatus,
     NumberOption,
+    NumberWarmup,
     OutcomeKind,
     Reason,
     StepKind,
     TargetFacts,
     TargetState,
+    WarmupPairLoad,
     pacing_gap_s,
     plan,
     settle,
@@ -207,3 +209,29 @@ def test_every_target_ends_in_one_terminal_state_or_waits_with_a_due_time(steps:
         elif state is not None:
             assert due is not None, "a waiting target always has a due time"
         assert sends <= 1, "a target is handed to the sender at most once"
+
+
+def test_a_number_in_no_warm_up_pair_keeps_the_tenants_per_number_quota() -> None:
+    assert A.campaign_daily_cap(300, NOW) == 300
+
+
+def test_warm_up_comes_before_campaigns_on_a_numbers_budget() -> None:
+    normal = WarmupPairLoad(profile="normal", rounds_per_day=None, min_turns=2, max_turns=6)
+    established = NumberWarmup(declared_age_days=None, declared_at=None, pairs=(normal,))
+    # Ramp 200 a day, 8 rounds of 2–6 turns keep 23 back.
+    assert (
+        NumberOption(A.instance_id, "a", A.number, True, None, established).campaign_daily_cap(300, NOW)
+        == 177
+    )
+    # A 4-day-old number ramps at 25 a day; a day later (declared yesterday) it is 5 days old.
+    young = NumberWarmup(declared_age_days=4, declared_at=NOW - timedelta(days=1), pairs=(normal,))
+    assert young.campaign_cap(300, NOW) == 25 - 23
+    # In its first days the number receives first: warm-up takes its whole budget.
+    newborn = NumberWarmup(declared_age_days=0, declared_at=NOW, pairs=(normal,))
+    assert newborn.campaign_cap(300, NOW) == 0
+    # The tenant's lower quota is the ceiling of the ramp too.
+    assert established.campaign_cap(20, NOW) == 0
+    # Two pairs: both reserves come off the lower ramp.
+    soft = WarmupPairLoad(profile="soft", rounds_per_day=2, min_turns=2, max_turns=2)
+    both = NumberWarmup(declared_age_days=None, declared_at=None, pairs=(normal, soft))
+    assert both.campaign_cap(300, NOW) == 100 - 23 - 3

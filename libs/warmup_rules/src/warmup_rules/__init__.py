@@ -14,15 +14,18 @@ from warmup_rules.decision import (
 from warmup_rules.plan import TOPICS, InitiatorMode, RoundPlan, Side, TurnPlan, choose_initiator, plan_round
 from warmup_rules.preview import Preview, PreviewNumber, preview
 from warmup_rules.ramp import (
+    MEAN_MESSAGES_PER_TURN,
     PROFILES,
     RAMP,
     Profile,
     ProfileLimits,
     RampStage,
     age_today,
+    campaign_number_cap,
     number_daily_cap,
     rounds_per_day,
     stage_for,
+    warmup_reserve,
 )
 from warmup_rules.timing import (
     MESSAGES_IN_A_ROW,
@@ -47,6 +50,7 @@ from warmup_rules.windows import (
 
 __all__ = [
     "DAY_NAMES",
+    "MEAN_MESSAGES_PER_TURN",
     "MESSAGES_IN_A_ROW",
     "PROFILES",
     "RAMP",
@@ -74,6 +78,7 @@ __all__ = [
     "Window",
     "WindowError",
     "age_today",
+    "campaign_number_cap",
     "choose_initiator",
     "decide",
     "format_clock",
@@ -88,5 +93,6 @@ __all__ = [
     "round_gap_s",
     "rounds_per_day",
     "stage_for",
+    "warmup_reserve",
     "zone_of",
 ]

@@ -15,13 +15,20 @@ The daily figure is the number's whole budget for the day, shared with outreach 
 `quota:number:{number}:{date}` counter (PRODUCT §4.1), never above the tenant's own per-number
 quota. The profile scales it (soft ×0.5, normal ×1, aggressive ×1.5) and sets how many rounds
 a pair runs a day by default (4, 8, 14).
+
+Warm-up comes before campaigns on that budget: campaigns stop `warmup_reserve` sends short of
+the ramp's figure, what the number's rounds are expected to send in a day.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+
+from warmup_rules.timing import MESSAGES_IN_A_ROW
 
 
 class Profile(StrEnum):
@@ -98,3 +105,26 @@ def age_today(declared_age_days: int | None, declared_at: datetime | None, now: 
 def rounds_per_day(profile: Profile, override: int | None) -> int:
     """The pair's daily round cap: its own setting, else its profile's."""
     return override if override is not None else PROFILES[profile].rounds_per_day
+
+
+# A side's messages per turn on average (1, 2 or 3 in a row at 70/20/10 %): 1.4.
+MEAN_MESSAGES_PER_TURN = sum(count * weight for count, weight in MESSAGES_IN_A_ROW)
+
+
+def warmup_reserve(*, daily_cap: int, rounds: int, min_turns: int, max_turns: int) -> int:
+    """Sends a number keeps back for its warm-up today: what its pair's rounds are expected to
+    send from it (each round's turns split between the two sides, `MEAN_MESSAGES_PER_TURN`
+    messages a turn), rounded up, never more than its daily cap."""
+    turns_per_side = (min_turns + max_turns) / 2 / 2
+    expected = rounds * turns_per_side * MEAN_MESSAGES_PER_TURN
+    return max(0, min(daily_cap, math.ceil(round(expected, 6))))
+
+
+def campaign_number_cap(tenant_cap: int, warmups: Sequence[tuple[int, int]]) -> int:
+    """A number's campaign sends a day: the tenant's per-number quota, or for a number in
+    live warm-up pairs, the lowest of their ramp caps less every pair's reserve
+    (`warmups` holds each pair's `(daily_cap, reserve)` for this number)."""
+    if not warmups:
+        return tenant_cap
+    cap = min(daily_cap for daily_cap, _ in warmups)
+    return max(0, cap - sum(reserve for _, reserve in warmups))

@@ -17,7 +17,14 @@ from typing import Any
 from contracts.phones import digit_variants, phone_digits, suppression_hash
 from database import Connection
 from messaging import Outbox, PreparedEvents
-from outreach.target_rules import CampaignStatus, NumberOption, Reason, TargetState
+from outreach.target_rules import (
+    CampaignStatus,
+    NumberOption,
+    NumberWarmup,
+    Reason,
+    TargetState,
+    WarmupPairLoad,
+)
 
 # Claims the event and gives a target its progress row the first time it is requested.
 # $1 consumer, $2 event id, $3 target, $4 tenant, $5 campaign, $6 due, $7 number, $8 phone.
@@ -46,11 +53,19 @@ SELECT p.state, p.instance_id AS assigned, p.attempts, t.not_before, t.phone, t.
        (SELECT coalesce(jsonb_agg(jsonb_build_object(
                    'id', i.id, 'name', i.name, 'jid', i.owner_jid,
                    'connected', i.state = 'connected' AND NOT i.sending_stopped,
-                   'free_at', CASE WHEN pace.claimed_target = $1 THEN NULL ELSE pace.next_send_at END)
+                   'free_at', CASE WHEN pace.claimed_target = $1 THEN NULL ELSE pace.next_send_at END,
+                   'age', wn.declared_age_days, 'declared_at', wn.declared_at,
+                   'warmups', (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                                   'profile', wp.profile, 'rounds', wp.max_rounds_per_day,
+                                   'min_turns', wp.min_turns, 'max_turns', wp.max_turns)), '[]'::jsonb)
+                               FROM warmup_pairs wp
+                               WHERE wp.tenant_id = $2 AND wp.active AND wp.deleted_at IS NULL
+                                 AND i.id IN (wp.instance_a_id, wp.instance_b_id)))
                ORDER BY u.n), '[]'::jsonb)
         FROM unnest(c.instance_ids) WITH ORDINALITY AS u(id, n)
         JOIN instances i ON i.id = u.id AND i.tenant_id = $2
-        LEFT JOIN outreach_number_pace pace ON pace.instance_id = i.id) AS numbers
+        LEFT JOIN outreach_number_pace pace ON pace.instance_id = i.id
+        LEFT JOIN warmup_numbers wn ON wn.instance_id = i.id) AS numbers
 FROM campaign_target_progress p
 JOIN campaign_targets t ON t.id = p.target_id
 JOIN campaigns c ON c.id = t.campaign_id
@@ -96,8 +111,28 @@ def _numbers(items: list[dict[str, Any]]) -> tuple[NumberOption, ...]:
             number=_number_key(item["jid"], item["id"]),
             connected=bool(item["connected"]),
             free_at=datetime.fromisoformat(item["free_at"]) if item["free_at"] else None,
+            warmup=_warmup(item),
         )
         for item in items
+    )
+
+
+def _warmup(item: dict[str, Any]) -> NumberWarmup | None:
+    pairs = item.get("warmups") or []
+    if not pairs:
+        return None
+    return NumberWarmup(
+        declared_age_days=item.get("age"),
+        declared_at=datetime.fromisoformat(item["declared_at"]) if item.get("declared_at") else None,
+        pairs=tuple(
+            WarmupPairLoad(
+                profile=pair["profile"],
+                rounds_per_day=pair["rounds"],
+                min_turns=pair["min_turns"],
+                max_turns=pair["max_turns"],
+            )
+            for pair in pairs
+        ),
     )
 
 

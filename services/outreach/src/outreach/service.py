@@ -275,7 +275,7 @@ class OutreachWorker:
             periods=periods,
             daily=record.daily_quota,
             hourly=record.hourly_quota,
-            per_number_daily=record.number_daily_quota,
+            per_number_daily=number.campaign_daily_cap(record.number_daily_quota, now),
         )
         return await gate.take(counters, periods)
 

@@ -15,6 +15,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from warmup_rules import (
+    Profile,
+    age_today,
+    campaign_number_cap,
+    number_daily_cap,
+    rounds_per_day,
+    warmup_reserve,
+)
 from warmup_rules.windows import WeeklySchedule
 
 
@@ -68,6 +76,43 @@ CONSENT_REFUSALS = {
 
 
 @dataclass(frozen=True)
+class WarmupPairLoad:
+    """One live (not paused, not deleted) warm-up pair a sending number is in."""
+
+    profile: str
+    # The pair's own rounds a day (None: its profile's default).
+    rounds_per_day: int | None
+    min_turns: int
+    max_turns: int
+
+
+@dataclass(frozen=True)
+class NumberWarmup:
+    """A sending number's warm-up: its declared age and the pairs it warms up in."""
+
+    declared_age_days: int | None
+    declared_at: datetime | None
+    pairs: tuple[WarmupPairLoad, ...]
+
+    def campaign_cap(self, tenant_cap: int, now: datetime) -> int:
+        """Campaign sends a day on this number: its ramp, less what its warm-up keeps back
+        (warm-up comes before campaigns on the shared `quota:number` counter)."""
+        age = age_today(self.declared_age_days, self.declared_at, now)
+        loads = []
+        for pair in self.pairs:
+            profile = Profile(pair.profile)
+            cap = number_daily_cap(age, profile, tenant_cap)
+            reserve = warmup_reserve(
+                daily_cap=cap,
+                rounds=rounds_per_day(profile, pair.rounds_per_day),
+                min_turns=pair.min_turns,
+                max_turns=pair.max_turns,
+            )
+            loads.append((cap, reserve))
+        return campaign_number_cap(tenant_cap, loads)
+
+
+@dataclass(frozen=True)
 class NumberOption:
     """One of the campaign's sending numbers, as the worker found it."""
 
@@ -79,6 +124,12 @@ class NumberOption:
     connected: bool
     # When the number may take its next campaign send (pacing, or one outstanding send).
     free_at: datetime | None
+    # None: the number warms up in no live pair, campaigns have the tenant's per-number quota.
+    warmup: NumberWarmup | None = None
+
+    def campaign_daily_cap(self, tenant_cap: int, now: datetime) -> int:
+        """How many sends of the number's day campaigns may take (see `NumberWarmup`)."""
+        return tenant_cap if self.warmup is None else self.warmup.campaign_cap(tenant_cap, now)
 
 
 @dataclass(frozen=True)
