@@ -1,5 +1,6 @@
 """What every Mirage process shares at run time: settings base, logs, traces, probes, start-up."""
 
+from service_runtime.bound_at_startup import BoundAtStartup
 from service_runtime.host import ServiceHost
 from service_runtime.http_server import serve
 from service_runtime.periodic import PeriodicTask
@@ -17,6 +18,7 @@ from service_runtime.tracing import configure_tracing, traced_transport, tracing
 
 __all__ = [
     "SHARED_ENV_PREFIX",
+    "BoundAtStartup",
     "Environment",
     "MirageSettings",
     "PeriodicTask",

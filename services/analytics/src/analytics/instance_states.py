@@ -11,14 +11,15 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Gauge
 
 from database import Pool
-from service_runtime import PeriodicTask
+from service_runtime import BoundAtStartup, PeriodicTask
 
 
 class InstanceStates:
     """Samples the instances' connection states into a gauge."""
 
+    pool = BoundAtStartup[Pool]()
+
     def __init__(self, registry: CollectorRegistry, *, interval_s: float = 30.0) -> None:
-        self._pool: Pool | None = None
         self.interval_s = interval_s
         self.connected = Gauge(
             "mirage_instance_connected",
@@ -30,9 +31,7 @@ class InstanceStates:
 
     async def sample(self) -> int:
         """Set the gauge from the database; how many numbers it covers."""
-        if self._pool is None:
-            raise RuntimeError("instance states sampled before start-up bound the pool")
-        rows = await self._pool.fetch(
+        rows = await self.pool.fetch(
             "SELECT name, tenant_id, state FROM instances"
             " WHERE state IN ('connected', 'connecting', 'disconnected')"
         )
@@ -45,7 +44,7 @@ class InstanceStates:
 
     def start(self, pool: Pool) -> None:
         """Sample `pool`'s instances in the background."""
-        self._pool = pool
+        self.pool = pool
         self._loop.start()
 
     async def stop(self) -> None:

@@ -12,10 +12,13 @@ from analytics.settings import AnalyticsSettings
 from contracts import Envelope, Topic
 from database import Pool
 from messaging import Handler
+from service_runtime import BoundAtStartup
 
 
 class StatsWriter:
     """Consumes events of every topic (one `KeyedConsumer` each); its pool is bound at start-up."""
+
+    pool = BoundAtStartup[Pool]()
 
     def __init__(
         self, settings: AnalyticsSettings, metrics: AnalyticsMetrics, *, schema: str | None = None
@@ -29,18 +32,10 @@ class StatsWriter:
             linger_s=settings.writer.linger_ms / 1000,
             observe=metrics.batch,
         )
-        self._pool: Pool | None = None
 
     def bind(self, *, pool: Pool) -> None:
         """Attach the pool opened at start-up (before the consumers start)."""
-        self._pool = pool
-
-    @property
-    def pool(self) -> Pool:
-        """The database pool (bound at start-up)."""
-        if self._pool is None:
-            raise RuntimeError("analytics consumed an event before start-up bound its pool")
-        return self._pool
+        self.pool = pool
 
     def handler(self, topic: Topic) -> Handler[Envelope]:
         """The typed handler of `topic`'s consumer: the event's change, written before it returns."""

@@ -33,6 +33,7 @@ from generator.reply_style import style_reply
 from generator.turn_prompt import MAX_TURN_CHARS, turn_chat
 from generator.turn_texts import OFFLINE_TURN_MODEL, offline_turn, reaction
 from messaging import Outbox, OutboxRelay
+from service_runtime import BoundAtStartup
 from warmup_rules import TypingModel
 
 # The consumer group of `turn.requested` (apart from `reply.requested`'s, so neither waits on the other).
@@ -93,32 +94,18 @@ def turn_sends(event: RequestTurn, draft: ReplyDraft, delays: list[int]) -> list
 class TurnWriter:
     """Consumes `turn.requested`; its pool and relay are bound at start-up."""
 
+    pool = BoundAtStartup[Pool]()
+    relay = BoundAtStartup[OutboxRelay]()
+
     def __init__(self, model: ReplyModel, typing: TypingModel, *, namespace: str = "") -> None:
         self.model = model
         self.typing = typing
         self.offline = isinstance(model, OfflineReplyModel)
         self.outbox = Outbox(PRODUCER, namespace=namespace)
-        self._pool: Pool | None = None
-        self._relay: OutboxRelay | None = None
 
     def bind(self, pool: Pool, relay: OutboxRelay) -> None:
         """Attach the dependencies opened at start-up (the generator's pool and relay)."""
-        self._pool = pool
-        self._relay = relay
-
-    @property
-    def pool(self) -> Pool:
-        """The database pool (bound at start-up)."""
-        if self._pool is None:
-            raise RuntimeError("the turn writer handled an event before start-up bound its pool")
-        return self._pool
-
-    @property
-    def relay(self) -> OutboxRelay:
-        """The outbox relay (bound at start-up)."""
-        if self._relay is None:
-            raise RuntimeError("the turn writer handled an event before start-up bound its relay")
-        return self._relay
+        self.pool, self.relay = pool, relay
 
     async def on_turn_requested(self, event: RequestTurn) -> None:
         """Write one turn exactly once: store it and stage its sends."""

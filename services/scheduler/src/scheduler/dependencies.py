@@ -13,6 +13,7 @@ from messaging import Outbox, OutboxRelay, StagedEvent
 from scheduler.budget import NumberBudget
 from scheduler.metrics import SchedulerMetrics
 from scheduler.settings import SchedulerSettings
+from service_runtime import BoundAtStartup
 
 # The producer name of the scheduler's outbox rows.
 PRODUCER = "scheduler"
@@ -30,34 +31,14 @@ class Dependencies:
     clock: Callable[[], datetime] = utc_now
     # Jitter, plans and pauses: not secrets (tests may seed it).
     rng: random.Random = field(default_factory=random.Random)
-    _pool: Pool | None = None
-    _relay: OutboxRelay | None = None
-    _budget: NumberBudget | None = None
+    pool = BoundAtStartup[Pool]()
+    relay = BoundAtStartup[OutboxRelay]()
+    # The per-number daily counters (Redis).
+    budget = BoundAtStartup[NumberBudget]()
 
     def bind(self, *, pool: Pool, relay: OutboxRelay, budget: NumberBudget) -> None:
         """Attach what start-up opened."""
-        self._pool, self._relay, self._budget = pool, relay, budget
-
-    @property
-    def pool(self) -> Pool:
-        """The database pool."""
-        if self._pool is None:
-            raise RuntimeError("the scheduler ran before start-up bound its pool")
-        return self._pool
-
-    @property
-    def relay(self) -> OutboxRelay:
-        """The outbox relay."""
-        if self._relay is None:
-            raise RuntimeError("the scheduler ran before start-up bound its relay")
-        return self._relay
-
-    @property
-    def budget(self) -> NumberBudget:
-        """The per-number daily counters."""
-        if self._budget is None:
-            raise RuntimeError("the scheduler ran before start-up bound its Redis")
-        return self._budget
+        self.pool, self.relay, self.budget = pool, relay, budget
 
     async def stage(self, conn: Connection, events: Sequence[Envelope]) -> list[StagedEvent]:
         """Stage events in the caller's transaction (publish them with `relay.notify` after COMMIT)."""

@@ -56,6 +56,7 @@ from sender.recipients import digit_variants, recipient_digits
 from sender.repository import SendRow
 from sender.retries import FailureVerdict, judge_failure
 from sender.settings import SenderSettings
+from service_runtime import BoundAtStartup
 
 log = structlog.get_logger(__name__)
 
@@ -126,6 +127,11 @@ def failure_code(error: EvolutionError) -> str:
 class SendService:
     """Takes `send.requested` commands to their outcome; safe under redelivery and rebalances."""
 
+    pool = BoundAtStartup[Pool]()
+    evolution = BoundAtStartup[EvolutionClient]()
+    # Where committed outbox rows go.
+    relay = BoundAtStartup[OutboxNotifier]()
+
     def __init__(
         self,
         *,
@@ -133,9 +139,6 @@ class SendService:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: Callable[[], float] = random.random,
     ) -> None:
-        self._pool: Pool | None = None
-        self._evolution: EvolutionClient | None = None
-        self._relay: OutboxNotifier | None = None
         self.settings = settings
         self.outbox = Outbox(PRODUCER, namespace=settings.kafka.topic_prefix)
         self._sleep = sleep
@@ -144,30 +147,7 @@ class SendService:
 
     def bind(self, *, pool: Pool, evolution: EvolutionClient, relay: OutboxNotifier) -> None:
         """Attach the dependencies opened at start-up (before the consumer starts)."""
-        self._pool = pool
-        self._evolution = evolution
-        self._relay = relay
-
-    @property
-    def pool(self) -> Pool:
-        """The database pool (bound at start-up)."""
-        if self._pool is None:
-            raise RuntimeError("the sender handled a command before start-up bound its dependencies")
-        return self._pool
-
-    @property
-    def evolution(self) -> EvolutionClient:
-        """The Evolution API client (bound at start-up)."""
-        if self._evolution is None:
-            raise RuntimeError("the sender handled a command before start-up bound its dependencies")
-        return self._evolution
-
-    @property
-    def relay(self) -> OutboxNotifier:
-        """Where committed outbox rows go (bound at start-up)."""
-        if self._relay is None:
-            raise RuntimeError("the sender handled a command before start-up bound its dependencies")
-        return self._relay
+        self.pool, self.evolution, self.relay = pool, evolution, relay
 
     @property
     def max_attempts(self) -> int:

@@ -11,6 +11,7 @@ from api.alerts.whatsapp import stage_whatsapp_copy
 from contracts import AdminAlert
 from database import Pool
 from messaging import Outbox, OutboxRelay, StagedEvent, claim_event
+from service_runtime import BoundAtStartup
 
 log = structlog.get_logger(__name__)
 
@@ -20,23 +21,17 @@ CONSUMER = "api-alerts"
 class AlertIntake:
     """Records admin alerts raised anywhere in Mirage."""
 
+    pool = BoundAtStartup[Pool]()
+
     def __init__(self, outbox: Outbox | None = None) -> None:
-        self._pool: Pool | None = None
         # Without an outbox (tests of the intake alone) no WhatsApp copy is staged.
         self.outbox = outbox
         self._relay: OutboxRelay | None = None
 
     def bind(self, pool: Pool, relay: OutboxRelay | None = None) -> None:
         """Attach the pool and the outbox relay opened at start-up (before the consumer starts)."""
-        self._pool = pool
+        self.pool = pool
         self._relay = relay
-
-    @property
-    def pool(self) -> Pool:
-        """The database pool (bound at start-up)."""
-        if self._pool is None:
-            raise RuntimeError("the alert intake consumed an event before start-up bound the pool")
-        return self._pool
 
     async def on_admin_alert(self, event: AdminAlert) -> None:
         """Store one `admin.alert`, once, bumping the open row of its key when there is one;

@@ -23,6 +23,7 @@ from contracts import (
 )
 from database import Pool
 from messaging import Outbox, OutboxRelay, claim_event
+from service_runtime import BoundAtStartup
 
 CONSUMER = "api-lifecycle-alerts"
 
@@ -74,25 +75,23 @@ def alert_for(event: InstanceStatusChanged) -> AdminAlert | None:
 class LifecycleAlerts:
     """Consumes `instance.status_changed` and raises the alerts of lost or banned numbers."""
 
+    pool = BoundAtStartup[Pool]()
+    relay = BoundAtStartup[OutboxRelay]()
+
     def __init__(self, *, outbox: Outbox) -> None:
         self.outbox = outbox
-        self._pool: Pool | None = None
-        self._relay: OutboxRelay | None = None
 
     def bind(self, *, pool: Pool, relay: OutboxRelay) -> None:
         """Attach the dependencies opened at start-up (before the consumer starts)."""
-        self._pool = pool
-        self._relay = relay
+        self.pool, self.relay = pool, relay
 
     async def on_status_changed(self, event: InstanceStatusChanged) -> None:
         """Stage an `admin.alert` for a change into `disconnected` because of a logout or a ban."""
         alert = alert_for(event)
         if alert is None:
             return
-        if self._pool is None or self._relay is None:
-            raise RuntimeError("lifecycle alerts consumed an event before start-up bound the pool")
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self.pool.acquire() as conn, conn.transaction():
             if not await claim_event(conn, CONSUMER, event.event_id):
                 return
             staged = await self.outbox.stage(conn, [alert])
-        self._relay.notify(staged)
+        self.relay.notify(staged)
