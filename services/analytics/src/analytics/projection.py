@@ -37,6 +37,7 @@ from contracts import (
     SendPurpose,
     SendText,
 )
+from contracts.phones import canonical_digits, phone_digits
 
 # The built-in persona (an instance without one) is counted under the nil UUID.
 DEFAULT_PERSONA_ID = uuid.UUID(int=0)
@@ -73,23 +74,18 @@ def hour_of(moment: datetime) -> datetime:
 
 
 def canonical_phone(address: str | None) -> str | None:
-    """Digits of a phone JID or number, Brazilian mobiles without their ninth digit.
-
-    WhatsApp knows `55 11 9xxxx-xxxx` mobiles by either form, so a campaign's recipient and
-    the number that writes back are compared in one form. Non-phone JIDs (`@lid`, groups)
+    """One spelling per person for a phone JID or number (`contracts.phones.canonical_digits`:
+    Brazilian mobiles with their ninth digit), so a campaign's recipient and the number that
+    writes back compare equal whichever form WhatsApp used. Non-phone JIDs (`@lid`, groups)
     stay as they are.
     """
     if not address:
         return None
-    user, _, domain = address.partition("@")
+    _, _, domain = address.partition("@")
     if domain and domain != "s.whatsapp.net":
         return address
-    digits = "".join(character for character in user.split(":", 1)[0] if character.isdigit())
-    if not digits:
-        return None
-    if len(digits) == 13 and digits.startswith("55") and digits[4] == "9":
-        return digits[:4] + digits[5:]
-    return digits
+    digits = phone_digits(address)
+    return canonical_digits(digits) if digits else None
 
 
 class Projection:

@@ -89,7 +89,7 @@ def upgrade() -> None:
         PRIMARY KEY (tenant_id, persona_id, hour)
     );
 
-    -- Facts the views join (phone numbers as canonical digits: Brazilian mobiles without the 9).
+    -- Facts the views join (phone numbers as canonical digits: Brazilian mobiles with the 9).
     CREATE TABLE analytics.inbound (
         message_id uuid PRIMARY KEY,
         tenant_id uuid NOT NULL,
