@@ -47,8 +47,15 @@ lint: bootstrap ## ruff (lint + format check) and the import boundaries
 typecheck: bootstrap ## mypy --strict over the whole workspace
 	@$(UV) run mypy
 
+.PHONY: deploy-tools-background
+deploy-tools-background: ## (part of make test) Start building the chart tests' tools in the background
+	@mkdir -p .local/logs
+	@# Cached: instant. Cold (a fresh machine): Helm's Go build takes minutes, niced, while lint,
+	@# types and the other tests run; the chart tests wait on tool.sh's lock for what is not done.
+	@(nohup deploy/tools/tool.sh all > .local/logs/deploy-tools-background.log 2>&1 &)
+
 .PHONY: test
-test: lint typecheck up ## Everything CI runs: lint, types, unit, integration and end-to-end tests
+test: deploy-tools-background lint typecheck up ## Everything CI runs: lint, types, unit, integration and end-to-end tests
 	@$(UV) run pytest $(PYTEST_ARGS)
 
 .PHONY: test-unit
@@ -58,6 +65,10 @@ test-unit: bootstrap ## Only the tests that need no infrastructure
 .PHONY: bench
 bench: bootstrap up ## Run the benchmarks (prints BENCH lines; see docs/benchmarks.md)
 	@$(UV) run python -m bench.run
+
+.PHONY: chaos
+chaos: bootstrap up ## Chaos run: 10,000 messages while Kafka, PostgreSQL, Redis, workers and links fail (BENCH line)
+	@MIRAGE_CHAOS_FULL=1 $(UV) run pytest tests/chaos -p no:cacheprovider -q -s $(PYTEST_ARGS)
 
 .PHONY: format
 format: bootstrap ## Format the code

@@ -13,6 +13,9 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 LOCAL_DIR="${MIRAGE_LOCAL_DIR:-$ROOT/.local}"
 KAFKA_PORT="${MIRAGE_KAFKA_PORT:-19092}"
 KAFKA_CONTROLLER_PORT="${MIRAGE_KAFKA_CONTROLLER_PORT:-19093}"
+# The port clients are told to reconnect to; differs from KAFKA_PORT only when a proxy sits in
+# front of the broker (the chaos suite injects faults on that link).
+KAFKA_ADVERTISED_PORT="${MIRAGE_KAFKA_ADVERTISED_PORT:-$KAFKA_PORT}"
 PG_PORT="${MIRAGE_PG_PORT:-15432}"
 REDIS_PORT="${MIRAGE_REDIS_PORT:-16379}"
 PG_USER="mirage"
@@ -201,6 +204,10 @@ kafka_up() {
   mkdir -p "$KAFKA_DIR/logs"
   sed -e "s#@KAFKA_PORT@#$KAFKA_PORT#g" -e "s#@CONTROLLER_PORT@#$KAFKA_CONTROLLER_PORT#g" \
       -e "s#@DATA_DIR@#$KAFKA_DIR/data#g" "$KAFKA_SRC/server.properties.template" >"$KAFKA_DIR/server.properties"
+  if [ "$KAFKA_ADVERTISED_PORT" != "$KAFKA_PORT" ]; then
+    sed -i "s#^advertised.listeners=.*#advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_ADVERTISED_PORT#" \
+      "$KAFKA_DIR/server.properties"
+  fi
   if pid_alive "$KAFKA_DIR/kafka.pid" && port_open "$KAFKA_PORT"; then
     log "Kafka already running on 127.0.0.1:$KAFKA_PORT"; return 0
   fi

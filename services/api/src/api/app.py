@@ -12,6 +12,7 @@ from api.alerts.lifecycle_alerts import LifecycleAlerts
 from api.alerts.routes import router as alerts_router
 from api.asyncapi.routes import router as asyncapi_router
 from api.blacklist.routes import router as blacklist_router
+from api.body_limit import BodySizeLimit
 from api.contacts.routes import router as contacts_router
 from api.context import ApiContext
 from api.conversations.routes import router as conversations_router
@@ -192,6 +193,11 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.state.context = context
     install_error_handlers(app)
     app.add_middleware(RateLimitHeaders)
+    app.add_middleware(
+        BodySizeLimit,
+        default_bytes=settings.body_limit.default_bytes,
+        by_path=settings.body_limit.by_path,
+    )
     app.include_router(health_router)
     for router in (
         tenants_router,

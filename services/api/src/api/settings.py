@@ -57,6 +57,20 @@ class LiveSettings(BaseModel):
     queue_size: int = Field(default=1000, ge=1)
     # Most instances sent in one snapshot.
     snapshot_limit: int = Field(default=1000, ge=1)
+    # Open streams one tenant may hold on one api process; one more answers 429.
+    max_streams_per_tenant: int = Field(default=20, ge=1)
+
+
+class BodyLimitSettings(BaseModel):
+    """The largest request body each route accepts (PRODUCT §6); larger ones answer 413."""
+
+    default_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # Routes with bigger bodies, by path: a campaign carries up to 100,000 contacts.
+    # Campaign creation (100,000 contacts as JSON) and the dashboard's CSV upload (5 MB plus
+    # the form around it) are the bodies allowed past the default.
+    by_path: dict[str, int] = Field(
+        default_factory=lambda: {"/outreach/campaigns": 32 * 1024 * 1024, "/ui/campaigns/new": 5_308_416}
+    )
 
 
 class RateLimitPolicy(BaseModel):
@@ -144,6 +158,7 @@ class ApiSettings(MirageSettings):
     health: HealthSettings = HealthSettings()
     alerts: AlertSettings = AlertSettings()
     stats: StatsSettings = StatsSettings()
+    body_limit: BodyLimitSettings = BodyLimitSettings()
 
     def webhook_url(self) -> str:
         """The webhook URL every instance is created with."""

@@ -31,6 +31,8 @@ class InstanceDirectory:
 
     async def find(self, name: str) -> KnownInstance | None:
         """The live instance named `name`, or None (removed instances are unknown)."""
+        if not _storable(name):
+            return None  # a NUL or a lone surrogate: no stored name has one, PostgreSQL refuses both
         now = time.monotonic()
         cached = self._cache.get(name)
         if cached is not None and cached[0] > now:
@@ -57,3 +59,13 @@ class InstanceDirectory:
         if len(self._cache) > 10_000:
             self._cache.clear()
         return found
+
+
+def _storable(text: str) -> bool:
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -46,17 +46,25 @@ RETURNING id
 """
 
 
+def _storable(value: str | None) -> str | None:
+    """Text PostgreSQL accepts: a NUL becomes U+FFFD and a lone surrogate `?` (both valid in JSON strings)."""
+    if value is None:
+        return None
+    return value.replace("\x00", "\ufffd").encode("utf-8", errors="replace").decode("utf-8")
+
+
 def _raw_args(record: RawRecord) -> tuple[object, ...]:
+    # The envelope's own `instance` and `event` strings are whatever the caller sent.
     return (
-        record.path,
-        record.instance_name,
+        _storable(record.path),
+        _storable(record.instance_name),
         record.instance_id,
         record.tenant_id,
-        record.event,
+        _storable(record.event),
         record.auth_result,
         record.parse_result,
         record.http_status,
-        record.error,
+        _storable(record.error),
         record.body_size,
         record.payload_json,
         record.body_text,

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Header, Query
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from api.dependencies import AUTHENTICATED, Context, CurrentTenant
-from api.errors import AUTHENTICATED_ERRORS
+from api.errors import AUTHENTICATED_ERRORS, ApiError
 from api.instances import repository as instances
 from api.instances.schemas import InstanceOut
 from api.live.hub import LiveEvent, moment_of
@@ -47,10 +47,17 @@ async def stream_events(
     snapshot: Annotated[bool, Query(description="Start with a snapshot of the instances.")] = True,
 ) -> EventSourceResponse:
     """The tenant's instance status changes as they happen."""
+    settings = context.settings.live
+    if context.hub.streams(tenant.id) >= settings.max_streams_per_tenant:
+        raise ApiError(
+            429,
+            "too_many_streams",
+            f"at most {settings.max_streams_per_tenant} open streams per tenant; close one first",
+            headers={"Retry-After": "5"},
+        )
     subscription = context.hub.subscribe(tenant.id)
     shutdown = anyio.Event()
     since = moment_of(last_event_id)
-    settings = context.settings.live
 
     async def events() -> AsyncIterator[ServerSentEvent]:
         try:
