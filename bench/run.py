@@ -18,6 +18,7 @@ from bench import (
     pipeline_cpu,
     pipeline_latency,
     pipeline_throughput,
+    transcription_path,
 )
 from bench.harness import BENCH_DIR, kafka_description
 
@@ -29,6 +30,7 @@ async def main() -> int:
     for name, run in (
         ("ingest", ingest_throughput.main),
         ("generator", generator_throughput.main),
+        ("voice notes (transcription path)", transcription_path.main),
         ("pipeline", pipeline_latency.main),
         ("pipeline (unsaturated)", pipeline_latency.unsaturated),
         ("pipeline CPU", pipeline_cpu.main),

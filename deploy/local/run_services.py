@@ -52,9 +52,16 @@ def services(use_simulator: bool) -> list[Service]:
             "MIRAGE_API_SCHEDULER__URL", f"http://127.0.0.1:{scheduler_port}"
         ),
     }
+    guard_env: dict[str, str] = {}
+    if use_simulator and not os.environ.get("MIRAGE_GUARD_TRANSCRIPTION__BASE_URL"):
+        # The demo's voice notes are transcribed by the simulator (docs/media.md).
+        sim_port = os.environ.get("MIRAGE_SIM_RUNTIME__PORT", "8002")
+        guard_env["MIRAGE_GUARD_TRANSCRIPTION__BASE_URL"] = f"http://127.0.0.1:{sim_port}/v1"
     listed = [
         Service("ingest", "ingest.main", ingest_port),
-        Service("guard", "guard.main", int(os.environ.get("MIRAGE_GUARD_RUNTIME__PORT", "8003"))),
+        Service(
+            "guard", "guard.main", int(os.environ.get("MIRAGE_GUARD_RUNTIME__PORT", "8003")), env=guard_env
+        ),
         Service("generator", "generator.main", int(os.environ.get("MIRAGE_GENERATOR_RUNTIME__PORT", "8004"))),
         Service("sender", "sender.main", int(os.environ.get("MIRAGE_SENDER_RUNTIME__PORT", "8005"))),
         Service("outreach", "outreach.main", int(os.environ.get("MIRAGE_OUTREACH_RUNTIME__PORT", "8006"))),

@@ -36,10 +36,12 @@ from contracts import (
     MessageReceivedData,
     MessageSent,
     MessageSentData,
+    PersonaliseMessageData,
     ReplyGenerated,
     ReplyGeneratedData,
     RequestOutreach,
     RequestOutreachData,
+    RequestPersonalisation,
     RequestTurn,
     RequestTurnData,
     RoundCompleted,
@@ -251,6 +253,23 @@ def sample_events() -> list[Envelope]:
                 script_id="round-1",
             ),
         ),
+        RequestPersonalisation(
+            **_common(),
+            data=PersonaliseMessageData(
+                send=SendTextData(
+                    send_id=uuid.uuid4(),
+                    instance_id=INSTANCE,
+                    instance_name="loja-centro",
+                    to="5511999990002",
+                    text="Oi Ana, temos novidades!",
+                    purpose=SendPurpose.OUTREACH,
+                    campaign_id=uuid.uuid4(),
+                    target_id=uuid.uuid4(),
+                ),
+                template="Oi {{name}}, temos novidades!",
+                variables={"name": "Ana", "pedido": 42},
+            ),
+        ),
     ]
 
 
@@ -346,7 +365,7 @@ def test_dead_letter_topic_names() -> None:
 
 
 def test_commands_are_imperative_and_events_past_tense() -> None:
-    commands = {GenerateReply, SendText, RequestOutreach, RequestTurn}
+    commands = {GenerateReply, SendText, RequestOutreach, RequestTurn, RequestPersonalisation}
     for types in TOPIC_EVENTS.values():
         for event_type in types:
             name = event_type.__name__

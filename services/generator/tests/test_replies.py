@@ -31,15 +31,17 @@ CONVERSATION = uuid.uuid4()
 
 
 class FakeConnection:
-    """Answers the two reads the fixed texts need."""
+    """Answers the reads the fixed texts need: consent keywords, the reply's setup, the burst."""
 
     def __init__(self, keywords: dict[str, str | None], categories: list[str]) -> None:
         self.keywords = keywords
         self.categories = categories
         self.queries: list[str] = []
 
-    async def fetchrow(self, query: str, *args: Any) -> dict[str, str | None]:
+    async def fetchrow(self, query: str, *args: Any) -> dict[str, Any]:
         self.queries.append(query)
+        if "FROM replies" in query:  # the reply's setup: not answered yet, no persona
+            return {"answered": False, "id": None}
         assert "FROM tenants" in query
         return self.keywords
 

@@ -16,6 +16,7 @@ from ingest.evolution_payloads import (
     event_to_kebab,
     extract_text,
     identity_of,
+    media_of,
     sent_at,
 )
 
@@ -29,7 +30,8 @@ def test_text_falls_back_through_extended_text_caption_and_speech() -> None:
     assert extract_text({"imageMessage": {"caption": "foto", "mediaKey": {"0": 1}}}) == "foto"
     assert extract_text({"videoMessage": {"caption": "vídeo"}}) == "vídeo"
     assert extract_text({"documentMessage": {"caption": "doc"}}) == "doc"
-    assert extract_text({"audioMessage": {"seconds": 3}, "speechToText": "[audio] oi"}) == "[audio] oi"
+    # Evolution's transcript without its "[audio]" marker: a spoken "pare" must read as typed (issue 14).
+    assert extract_text({"audioMessage": {"seconds": 3}, "speechToText": "[audio] oi"}) == "oi"
     assert extract_text({"audioMessage": {"seconds": 3}}) is None
     assert extract_text({"conversation": "   "}) is None
     assert extract_text(None) is None
@@ -129,3 +131,35 @@ def test_event_suffixes() -> None:
 def test_digits() -> None:
     assert digits_of("5511999990001@s.whatsapp.net") == "5511999990001"
     assert digits_of("5511999990001:12@s.whatsapp.net") == "5511999990001"
+
+
+def test_speech_to_text_loses_its_marker_so_a_spoken_keyword_reads_as_typed() -> None:
+    message = {
+        "audioMessage": {
+            "mimetype": "audio/ogg; codecs=opus",
+            "seconds": 2,
+            "ptt": True,
+            "fileLength": "4000",
+        },
+        "speechToText": "[audio] pare",
+    }
+    assert extract_text(message) == "pare"
+    media = media_of(message, "audioMessage")
+    assert media is not None
+    assert (media.kind, media.voice_note, media.transcribed, media.seconds) == ("audio", True, True, 2)
+    assert media.file_length == 4000
+    assert not media.inline
+
+
+def test_media_of_names_each_kind_and_never_carries_bytes() -> None:
+    image = media_of(
+        {"imageMessage": {"mimetype": "image/jpeg", "fileLength": {"low": 12, "high": 0}}, "base64": "AAAA"},
+        "imageMessage",
+    )
+    assert image is not None
+    assert (image.kind, image.mimetype, image.file_length, image.inline) == ("image", "image/jpeg", 12, True)
+    assert "AAAA" not in image.model_dump_json()
+    assert media_of({"stickerMessage": {}}, "stickerMessage") is not None
+    assert media_of({"locationMessage": {"degreesLatitude": 1}}, None).kind == "location"  # type: ignore[union-attr]
+    assert media_of({"conversation": "oi"}, "conversation") is None
+    assert media_of(None, None) is None

@@ -16,6 +16,7 @@ from contracts._messages import (
     ConversationBlockedData,
     GenerateReply,
     GenerateReplyData,
+    MediaInfo,
     MessageFailed,
     MessageFailedData,
     MessageReceived,
@@ -28,7 +29,12 @@ from contracts._messages import (
     SendText,
     SendTextData,
 )
-from contracts._outreach import RequestOutreach, RequestOutreachData
+from contracts._outreach import (
+    PersonaliseMessageData,
+    RequestOutreach,
+    RequestOutreachData,
+    RequestPersonalisation,
+)
 from contracts._registry import (
     TOPIC_EVENTS,
     AnyEvent,
@@ -81,6 +87,7 @@ __all__ = [
     "InstanceState",
     "InstanceStatusChanged",
     "InstanceStatusChangedData",
+    "MediaInfo",
     "MessageCategory",
     "MessageFailed",
     "MessageFailedData",
@@ -89,12 +96,14 @@ __all__ = [
     "MessageSent",
     "MessageSentData",
     "Payload",
+    "PersonaliseMessageData",
     "ReplyGenerated",
     "ReplyGeneratedData",
     "ReplyIntent",
     "ReplyKind",
     "RequestOutreach",
     "RequestOutreachData",
+    "RequestPersonalisation",
     "RequestTurn",
     "RequestTurnData",
     "RoundCompleted",

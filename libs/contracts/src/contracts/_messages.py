@@ -9,6 +9,28 @@ from contracts._envelope import AwareDatetime, Envelope, Payload
 from contracts._vocabulary import ChatKind, MessageCategory, ReplyIntent, SendPurpose
 
 
+class MediaInfo(Payload):
+    """What a media message carries, as its webhook described it: never the bytes (docs/media.md).
+
+    The bytes are fetched and stored by the guard's media step, behind the message id.
+    """
+
+    # audio, image, video, document, sticker, location, contact
+    kind: str
+    mimetype: str | None = None
+    seconds: int | None = None
+    file_length: int | None = None
+    file_name: str | None = None
+    # A push-to-talk voice note (`audioMessage.ptt`).
+    voice_note: bool = False
+    # The webhook carried the bytes (Evolution's webhook `base64` setting): they are in the raw event.
+    inline: bool = False
+    # `mediaUrl`, when Evolution keeps media in S3.
+    url: str | None = None
+    # The text is Evolution's own transcript (`speechToText`): no transcription needed.
+    transcribed: bool = False
+
+
 class MessageReceivedData(Payload):
     """A WhatsApp message observed on one of the tenant's instances, already stored."""
 
@@ -33,6 +55,8 @@ class MessageReceivedData(Payload):
     fresh: bool = True
     app_origin: str | None = None
     script_id: str | None = None
+    # Audio, images, documents and the like (None for text): what the webhook said about it.
+    media: MediaInfo | None = None
 
 
 class MessageReceived(Envelope):

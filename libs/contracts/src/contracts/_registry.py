@@ -20,7 +20,7 @@ from contracts._messages import (
     ReplyGenerated,
     SendText,
 )
-from contracts._outreach import RequestOutreach
+from contracts._outreach import RequestOutreach, RequestPersonalisation
 from contracts._rounds import RequestTurn, RoundCompleted, RoundStarted
 from contracts._topics import Topic
 
@@ -37,6 +37,7 @@ AnyEvent = Annotated[
     | ConversationBlocked
     | AdminAlert
     | RequestOutreach
+    | RequestPersonalisation
     | RoundStarted
     | RoundCompleted
     | RequestTurn,
@@ -59,6 +60,7 @@ TOPIC_EVENTS: Final[dict[Topic, tuple[type[Envelope], ...]]] = {
     Topic.ROUND_STARTED: (RoundStarted,),
     Topic.ROUND_COMPLETED: (RoundCompleted,),
     Topic.TURN_REQUESTED: (RequestTurn,),
+    Topic.PERSONALISE_REQUESTED: (RequestPersonalisation,),
 }
 """The event types each topic carries."""
 
@@ -127,7 +129,8 @@ def partition_key(event: Envelope) -> bytes:
     - `instance.status_changed` and `outreach.requested`: the instance (one
       number's state changes and outreach stay in order);
     - consent changes: the contact; admin alerts: the alert key;
-    - warm-up (`round.*`, `turn.requested`): the instance pair.
+    - warm-up (`round.*`, `turn.requested`): the instance pair;
+    - `personalise.requested`: the instance and recipient, like the send it becomes.
     """
     match event:
         case MessageReceived() | GenerateReply() | ReplyGenerated() | ConversationBlocked():
@@ -144,4 +147,6 @@ def partition_key(event: Envelope) -> bytes:
             return f"{event.tenant_id}:{event.data.alert_key}".encode()
         case RoundStarted() | RoundCompleted() | RequestTurn():
             return event.data.pair_id.bytes
+        case RequestPersonalisation():
+            return f"{event.data.send.instance_id}:{event.data.send.to}".encode()
     raise TypeError(f"no partition key is defined for {type(event).__name__}")

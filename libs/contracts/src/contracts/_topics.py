@@ -24,6 +24,10 @@ class Topic(StrEnum):
     # The scheduler's turn requests to the generator (PRODUCT §3): a command
     # topic of its own so warm-up turns never queue behind replies to people.
     TURN_REQUESTED = "turn.requested"
+    # The outreach worker's requests to the generator to rewrite a campaign message in the
+    # sending number's persona (PRODUCT §4.1, optional personalisation): a command topic of
+    # its own so campaign rewrites never queue behind replies to people.
+    PERSONALISE_REQUESTED = "personalise.requested"
 
 
 DEAD_LETTER_SUFFIX = ".dlq."

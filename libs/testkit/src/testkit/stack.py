@@ -124,6 +124,11 @@ class MirageStack:
                     "MIRAGE_API_SCHEDULER__URL": f"http://127.0.0.1:{self.ports.get('scheduler', 0)}",
                 }
             )
+        if name == "guard":
+            # Voice notes are transcribed by the simulator's `/v1/audio/transcriptions` (docs/media.md).
+            env["MIRAGE_GUARD_TRANSCRIPTION__BASE_URL"] = f"{self.simulator_url}/v1"
+            env["MIRAGE_GUARD_TRANSCRIPTION__API_KEY"] = "sk-simulator"
+            env["MIRAGE_GUARD_MEDIA__FETCH_BACKOFF_S"] = "0.05"
         if name == "generator":
             env.update(
                 {

@@ -20,6 +20,8 @@ _PLACEHOLDERS: dict[str, str] = {
     MessageCategory.MEDIA: "[imagem ou arquivo]",
 }
 _UNKNOWN_PLACEHOLDER = "[mensagem sem texto]"
+# How a voice note's transcript is marked in the person's turn.
+TRANSCRIBED_MARK = "[áudio transcrito]"
 _LANGUAGES = {
     "pt-br": "Brazilian Portuguese",
     "pt": "Portuguese",
@@ -49,11 +51,20 @@ class ContextMessage:
     pending: bool = False
     push_name: str | None = None
     message_id: uuid.UUID | None = field(default=None, compare=False)
+    message_type: str | None = None
+    # The text is the transcript of a voice note (docs/media.md).
+    transcribed: bool = False
+    # The text is a vision model's description of an image sent without a caption.
+    described: bool = False
 
     @property
     def content(self) -> str:
-        """The text, or a placeholder saying what kind of message it was."""
+        """The text (marked when transcribed or described), or a placeholder saying what it was."""
         if self.text and self.text.strip():
+            if self.transcribed:
+                return f"{TRANSCRIBED_MARK} {self.text.strip()}"
+            if self.described:
+                return f"[imagem: {self.text.strip()}]"
             return self.text.strip()
         return _PLACEHOLDERS.get(self.category, _UNKNOWN_PLACEHOLDER)
 
@@ -99,7 +110,7 @@ def _language_name(code: str) -> str:
     return _LANGUAGES.get(code.lower(), code)
 
 
-def system_prompt(persona: Persona, max_parts: int, person: str | None) -> str:
+def system_prompt(persona: Persona, max_parts: int, person: str | None, *, media: bool = False) -> str:
     """The persona's own prompt followed by the style every reply must keep."""
     lines = [
         persona.system_prompt.strip(),
@@ -113,6 +124,12 @@ def system_prompt(persona: Persona, max_parts: int, person: str | None) -> str:
     ]
     if person:
         lines.append(f'The person\'s WhatsApp name is "{person[:_NAME_LIMIT]}".')
+    if media:
+        lines.append(
+            f"Lines starting with {TRANSCRIBED_MARK} are the person's voice notes, transcribed automatically "
+            "(a word may be wrong); [imagem: …] describes a picture they sent. Answer them as if they had "
+            "written it, without mentioning the transcription."
+        )
     return "\n".join(lines)
 
 
@@ -122,7 +139,12 @@ def build_chat(persona: Persona, context: Sequence[ContextMessage], max_parts: i
     Some OpenAI-compatible servers refuse two user (or assistant) turns in a row, so a burst
     of three messages becomes one user turn with three lines.
     """
-    chat = [ChatMessage(role="system", content=system_prompt(persona, max_parts, contact_name(context)))]
+    media = any(message.transcribed or message.described for message in context)
+    chat = [
+        ChatMessage(
+            role="system", content=system_prompt(persona, max_parts, contact_name(context), media=media)
+        )
+    ]
     for message in context:
         role: Role = "user" if message.speaker == "contact" else "assistant"
         last = chat[-1]

@@ -14,6 +14,8 @@ produces nothing new. Every id of the outputs derives from the request's event i
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import uuid
 from dataclasses import dataclass
 
@@ -32,13 +34,14 @@ from contracts import (
     stable_id,
 )
 from database import Pool
-from generator import fixed_texts, repository
+from generator import fixed_texts, media_replies, repository
 from generator.persona import DEFAULT_PERSONA, Persona
 from generator.prompt import ContextMessage, build_chat, contact_name, select_context
 from generator.reply_model import ModelFailure, ModelRequest, ReplyModel
 from generator.reply_style import style_reply
 from generator.settings import GeneratorSettings
 from generator.typing_delay import TypingDelays
+from generator.vision import VisionFailure, VisionModel
 from messaging import Outbox, OutboxRelay, PermanentFailure
 
 # The consumer name of the processed-event ledger and the producer name of the outbox.
@@ -67,6 +70,10 @@ class ReplyDraft:
     # What the model reported it used (published on `reply.generated` for cost analytics).
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+
+
+def _uncaptioned_image(message: ContextMessage) -> bool:
+    return message.message_type == "imageMessage" and not (message.text or "").strip()
 
 
 def fixed_draft(kind: ReplyKind, text: str, *, purpose: SendPurpose = SendPurpose.REPLY) -> ReplyDraft:
@@ -138,9 +145,13 @@ def reply_events(request: GenerateReply, draft: ReplyDraft, delays: list[int]) -
 class ReplyGenerator:
     """Consumes `reply.requested`; its database pool and outbox relay are bound at start-up."""
 
-    def __init__(self, settings: GeneratorSettings, model: ReplyModel) -> None:
+    def __init__(
+        self, settings: GeneratorSettings, model: ReplyModel, vision: VisionModel | None = None
+    ) -> None:
         self.settings = settings
         self.model = model
+        # Describes images sent without a caption (docs/media.md); None: they get the fallback.
+        self.vision = vision
         self.delays = TypingDelays(settings.typing)
         self.outbox = Outbox(PRODUCER, namespace=settings.kafka.topic_prefix)
         self._pool: Pool | None = None
@@ -186,12 +197,47 @@ class ReplyGenerator:
                 )
             return fixed_draft("confirmation", fixed_texts.opt_in_confirmation(keywords.opt_out))
         if data.without_text:
-            async with self.pool.acquire() as conn:
-                categories = await repository.load_burst_categories(
-                    conn, data.conversation_id, data.message_ids
-                )
-            return fixed_draft("fallback", fixed_texts.without_text_fallback(categories))
+            return await self._without_text(event)
         return await self._answer(event)
+
+    async def _without_text(self, event: GenerateReply) -> ReplyDraft | None:
+        """A burst with no text (a voice note that could not be transcribed, an image without a
+        caption, a document…): the model when it can look at an image, else the persona's
+        fixed reply for that kind of media, or silence (docs/media.md)."""
+        data = event.data
+        async with self.pool.acquire() as conn:
+            setup = await repository.load_reply_setup(conn, event.tenant_id, data.instance_id, event.event_id)
+            if setup.answered:
+                return None
+            burst = await repository.load_burst_media(conn, data.conversation_id, data.message_ids)
+        persona = setup.persona or DEFAULT_PERSONA
+        decided = media_replies.plan(
+            burst,
+            language=persona.language,
+            emoji=persona.emoji,
+            persona_replies=setup.media_replies,
+            vision=self.vision is not None,
+        )
+        if isinstance(decided, media_replies.UseModel):
+            return await self._answer(event)
+        if isinstance(decided, media_replies.Silence):
+            # Nothing is stored or sent: a redelivery decides the same silence again.
+            log.info(
+                "media left unanswered", kinds=list(decided.kinds), conversation_id=str(data.conversation_id)
+            )
+            return None
+        log.info("media fallback", reason=decided.reason, conversation_id=str(data.conversation_id))
+        return self._media_fallback(persona, decided)
+
+    def _media_fallback(self, persona: Persona, decided: media_replies.FixedReply) -> ReplyDraft:
+        return ReplyDraft(
+            kind="fallback",
+            text=decided.text,
+            parts=(decided.text,),
+            model=fixed_texts.FIXED_MODEL,
+            persona_id=persona.id,
+            error=decided.reason,
+        )
 
     async def _answer(self, event: GenerateReply) -> ReplyDraft | None:
         data = event.data
@@ -204,15 +250,57 @@ class ReplyGenerator:
             stored, pending = await repository.load_context(
                 conn, data.conversation_id, data.message_ids, limit
             )
+            unseen = [m.message_id for m in stored if m.in_burst and _uncaptioned_image(m) and m.message_id]
+            images = await repository.load_images(conn, unseen) if self.vision and unseen else {}
         persona = setup.persona or DEFAULT_PERSONA
         found = {message.message_id for message in stored if message.in_burst}
         if missing := [str(m) for m in data.message_ids if m not in found]:
             log.warning("burst messages not found; answering without them", missing=missing)
         context = select_context(stored, pending, limit)
+        if images:
+            context, failure = await self._describe_images(context, images, persona)
+            if failure is not None and not any((m.text or "").strip() for m in context if m.in_burst):
+                # Nothing of the burst can be read: the persona's image fallback, with the reason.
+                fallback = media_replies.plan(
+                    [media_replies.BurstMedia("media", "imageMessage", failure_reason=failure)],
+                    language=persona.language,
+                    emoji=persona.emoji,
+                    persona_replies=setup.media_replies,
+                    vision=False,
+                )
+                assert isinstance(fallback, media_replies.FixedReply)
+                return self._media_fallback(persona, fallback)
         try:
             return await self._model_draft(persona, context)
         except ModelFailure as failure:
             return self._on_model_failure(persona, failure)
+
+    async def _describe_images(
+        self, context: list[ContextMessage], images: dict[uuid.UUID, tuple[bytes, str]], persona: Persona
+    ) -> tuple[list[ContextMessage], str | None]:
+        """The context with each stored image of the burst described; the last failure, if any."""
+        vision = self.vision
+        assert vision is not None
+        ids = [m.message_id for m in context if m.message_id is not None and m.message_id in images]
+        results = await asyncio.gather(
+            *(vision.describe(*images[i], persona.language) for i in ids), return_exceptions=True
+        )
+        described: dict[uuid.UUID | None, str] = {}
+        failure: str | None = None
+        for message_id, result in zip(ids, results, strict=True):
+            if isinstance(result, VisionFailure):
+                failure = f"vision_failed: {result}"
+                log.warning("image not described", message_id=str(message_id), error=str(result))
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                described[message_id] = result[0]
+        return [
+            dataclasses.replace(m, text=described[m.message_id], described=True)
+            if m.message_id in described
+            else m
+            for m in context
+        ], failure
 
     async def _model_draft(self, persona: Persona, context: list[ContextMessage]) -> ReplyDraft:
         max_parts = self.settings.reply.max_parts

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from database import Connection, Pool
+from generator.media_replies import BurstMedia
 from generator.persona import Persona
 from generator.prompt import ContextMessage, Speaker
 from messaging import Outbox, PreparedEvents
@@ -47,6 +49,8 @@ class ReplySetup:
     answered: bool
     # None when the instance has no persona.
     persona: Persona | None
+    # The persona's behaviour per media kind (`personas.media_replies`; docs/media.md).
+    media_replies: dict[str, str] = field(default_factory=dict)
 
 
 async def load_reply_setup(
@@ -55,7 +59,8 @@ async def load_reply_setup(
     """Whether the request already has a reply (a redelivery), and the instance's persona."""
     row = await conn.fetchrow(
         "SELECT EXISTS (SELECT 1 FROM replies WHERE request_event_id = $3) AS answered,"
-        " p.id, p.name, p.system_prompt, p.language, p.max_length, p.emoji, p.temperature, p.model"
+        " p.id, p.name, p.system_prompt, p.language, p.max_length, p.emoji, p.temperature, p.model,"
+        " p.media_replies"
         " FROM (SELECT 1) AS one"
         " LEFT JOIN instances i ON i.id = $1 AND i.tenant_id = $2"
         " LEFT JOIN personas p ON p.id = i.persona_id AND p.tenant_id = i.tenant_id",
@@ -78,7 +83,14 @@ async def load_reply_setup(
         temperature=round(float(row["temperature"]), 3),
         model=row["model"] or None,
     )
-    return ReplySetup(answered=row["answered"], persona=persona)
+    return ReplySetup(answered=row["answered"], persona=persona, media_replies=_media_replies(row))
+
+
+def _media_replies(row: Any) -> dict[str, str]:
+    value = row.get("media_replies") if hasattr(row, "get") else None
+    if not isinstance(value, dict):
+        return {}
+    return {str(key): item for key, item in value.items() if isinstance(item, str) and item.strip()}
 
 
 # One round trip for the whole context:
@@ -90,18 +102,24 @@ async def load_reply_setup(
 #   the echoes of the same reply's earlier parts, which arrive after the reply row was written.
 _CONTEXT_SQL = """
 WITH burst AS (
-    SELECT id, origin, direction, category, text, push_name, sent_at
-    FROM messages
-    WHERE conversation_id = $1 AND id = ANY($2::uuid[])
+    SELECT m.id, m.origin, m.direction, m.category, coalesce(m.text, mm.transcript) AS text,
+           m.push_name, m.sent_at, m.message_type,
+           mm.transcript IS NOT NULL AND mm.status = 'transcribed' AS transcribed
+    FROM messages m
+    LEFT JOIN message_media mm ON mm.message_id = m.id
+    WHERE m.conversation_id = $1 AND m.id = ANY($2::uuid[])
 ), recent AS (
-    SELECT id, origin, direction, category, text, push_name, sent_at
-    FROM messages
-    WHERE conversation_id = $1
-      AND NOT (id = ANY($2::uuid[]))
-      AND revoked_at IS NULL
-      AND category NOT IN ('reaction', 'protocol', 'poll_update')
-      AND sent_at <= coalesce((SELECT max(sent_at) FROM burst), 'infinity')
-    ORDER BY sent_at DESC, received_at DESC
+    SELECT m.id, m.origin, m.direction, m.category, coalesce(m.text, mm.transcript) AS text,
+           m.push_name, m.sent_at, m.message_type,
+           mm.transcript IS NOT NULL AND mm.status = 'transcribed' AS transcribed
+    FROM messages m
+    LEFT JOIN message_media mm ON mm.message_id = m.id
+    WHERE m.conversation_id = $1
+      AND NOT (m.id = ANY($2::uuid[]))
+      AND m.revoked_at IS NULL
+      AND m.category NOT IN ('reaction', 'protocol', 'poll_update')
+      AND m.sent_at <= coalesce((SELECT max(sent_at) FROM burst), 'infinity')
+    ORDER BY m.sent_at DESC, m.received_at DESC
     LIMIT $3
 ), window_start AS (
     SELECT CASE WHEN count(*) >= $3 THEN min(sent_at) END AS since FROM recent
@@ -129,12 +147,15 @@ WITH burst AS (
     LIMIT $3
 )
 SELECT 'burst' AS source, id, origin, direction, category, text, push_name, sent_at AS at,
-       NULL::timestamptz AS created_at, NULL::bigint AS number
+       NULL::timestamptz AS created_at, NULL::bigint AS number, message_type, transcribed
 FROM burst
 UNION ALL
-SELECT 'recent', id, origin, direction, category, text, push_name, sent_at, NULL, NULL FROM recent
+SELECT 'recent', id, origin, direction, category, text, push_name, sent_at, NULL, NULL,
+       message_type, transcribed
+FROM recent
 UNION ALL
-SELECT 'pending', NULL, 'mirage', 'outbound', 'text', text, NULL, at, created_at, number FROM pending
+SELECT 'pending', NULL, 'mirage', 'outbound', 'text', text, NULL, at, created_at, number, NULL, false
+FROM pending
 """
 
 
@@ -159,6 +180,8 @@ async def load_context(
             in_burst=row["source"] == "burst",
             push_name=row["push_name"],
             message_id=row["id"],
+            message_type=row["message_type"],
+            transcribed=bool(row["transcribed"]),
         )
         for row in rows
         if row["source"] != "pending"
@@ -174,16 +197,42 @@ async def load_context(
     return stored, pending
 
 
-async def load_burst_categories(
+_BURST_MEDIA_SQL = """
+SELECT m.category, m.message_type, mm.status, mm.failure_reason, mm.content IS NOT NULL AS has_content
+FROM messages m
+LEFT JOIN message_media mm ON mm.message_id = m.id
+WHERE m.conversation_id = $1 AND m.id = ANY($2::uuid[])
+ORDER BY m.sent_at
+"""
+
+
+async def load_burst_media(
     conn: Connection, conversation_id: uuid.UUID, burst_ids: Sequence[uuid.UUID]
-) -> list[str]:
-    """What kinds of message the burst held (audio, media…)."""
+) -> list[BurstMedia]:
+    """What a burst without text held, with what the guard's media step recorded about each."""
+    rows = await conn.fetch(_BURST_MEDIA_SQL, conversation_id, list(burst_ids))
+    return [
+        BurstMedia(
+            category=row["category"],
+            message_type=row.get("message_type"),
+            status=row.get("status"),
+            failure_reason=row.get("failure_reason"),
+            has_content=bool(row.get("has_content")),
+        )
+        for row in rows
+    ]
+
+
+async def load_images(
+    conn: Connection, message_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, tuple[bytes, str]]:
+    """The stored bytes and mimetype of the images among `message_ids` (those still kept)."""
     rows = await conn.fetch(
-        "SELECT category FROM messages WHERE conversation_id = $1 AND id = ANY($2::uuid[])",
-        conversation_id,
-        list(burst_ids),
+        "SELECT message_id, content, coalesce(mimetype, 'image/jpeg') AS mimetype FROM message_media"
+        " WHERE message_id = ANY($1::uuid[]) AND kind = 'image' AND content IS NOT NULL",
+        list(message_ids),
     )
-    return [row["category"] for row in rows]
+    return {row["message_id"]: (bytes(row["content"]), row["mimetype"]) for row in rows}
 
 
 async def load_consent_keywords(conn: Connection, tenant_id: uuid.UUID) -> ConsentKeywords:

@@ -85,6 +85,56 @@ class ModelSettings(BaseModel):
         )
 
 
+@dataclass(frozen=True)
+class VisionEndpoint:
+    """Where images without a caption are described (see `VisionSettings.endpoint`)."""
+
+    api_key: str | None
+    base_url: str | None
+    model: str
+    timeout_s: float
+    max_retries: int
+    max_tokens: int
+    detail: str
+
+
+class VisionSettings(BaseModel):
+    """The vision-capable chat model that describes images sent without a caption (docs/media.md)."""
+
+    # Unset: no vision; an image without caption gets the persona's fallback.
+    model: str | None = None
+    # Unset: the reply model's key and base URL.
+    api_key: SecretStr | None = None
+    base_url: str | None = None
+    timeout_s: float = Field(default=30.0, gt=0)
+    max_retries: int = Field(default=2, ge=0)
+    max_tokens: int = Field(default=200, ge=1)
+    # OpenAI's image `detail`: `low` is enough to tell what a photo shows, and cheap.
+    detail: Literal["low", "high", "auto"] = "low"
+
+    def endpoint(
+        self, reply_model: ModelEndpoint | None, environ: Mapping[str, str]
+    ) -> VisionEndpoint | None:
+        """The vision model to call, or None when none is configured."""
+        if self.model is None:
+            return None
+        api_key = self.api_key.get_secret_value() if self.api_key else None
+        api_key = api_key or (reply_model.api_key if reply_model else None) or environ.get(OPENAI_API_KEY_ENV)
+        base_url = self.base_url or (reply_model.base_url if reply_model else None)
+        base_url = base_url or environ.get(OPENAI_BASE_URL_ENV) or None
+        if api_key is None and base_url is None:
+            return None
+        return VisionEndpoint(
+            api_key=api_key,
+            base_url=base_url,
+            model=self.model,
+            timeout_s=self.timeout_s,
+            max_retries=self.max_retries,
+            max_tokens=self.max_tokens,
+            detail=self.detail,
+        )
+
+
 class ReplySettings(BaseModel):
     """How much context a reply sees and how it is cut into messages."""
 
@@ -121,5 +171,6 @@ class GeneratorSettings(MirageSettings):
     typing: TypingSettings = TypingSettings()
     # Typing time of warm-up turns: 35–55 words a minute with pauses (`WARMUP_TYPING__SCALE` shrinks it).
     warmup_typing: TypingModel = TypingModel()
+    vision: VisionSettings = VisionSettings()
     # Bounds how many conversations of one fetched batch are answered at once (unset: all).
     max_concurrent_conversations: int | None = Field(default=None, ge=1)

@@ -2,29 +2,44 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
+
 from fastapi import FastAPI
 
 from contracts import Topic
 from guard.burst_flusher import BurstFlusher
 from guard.debounce import DebounceStore
 from guard.loop_counter import LoopCounter
+from guard.media_fetch import MediaFetcher
+from guard.media_understanding import MediaMetrics, MediaUnderstanding
 from guard.redis_keys import GuardRedisKeys
 from guard.service import CONSUMER, PRODUCER, Guard
 from guard.settings import GuardSettings
+from guard.transcription import build_transcriber
 from messaging import KeyedConsumer, MessagingRuntime, Outbox, OutboxRelay, create_broker
-from service_runtime import ServiceHost, configure_logging, configure_tracing
+from service_runtime import PeriodicTask, ServiceHost, configure_logging, configure_tracing
 
 PRODUCES = (Topic.REPLY_REQUESTED, Topic.CONVERSATION_BLOCKED, Topic.CONTACT_OPTED_OUT, Topic.ADMIN_ALERT)
 
 
-def create_app(settings: GuardSettings) -> FastAPI:
-    """Build the guard process: the `message.received` consumer, the outbox relay and the
-    burst flusher, behind `/livez`, `/readyz` and `/metrics`."""
+def create_app(settings: GuardSettings, *, environ: Mapping[str, str] | None = None) -> FastAPI:
+    """Build the guard process: the `message.received` consumer (with its media step), the
+    outbox relay, the burst flusher and the media retention sweep, behind `/livez`,
+    `/readyz` and `/metrics`. `environ` is where `OPENAI_API_KEY`/`OPENAI_BASE_URL` are
+    looked up as fallbacks for the transcription endpoint (the process environment unless given)."""
     configure_logging("guard", level=settings.runtime.log_level, json_lines=settings.runtime.log_json)
     configure_tracing("mirage-guard")
     host = ServiceHost("guard", GuardSettings)
     policy = settings.policy
-    guard = Guard(policy=policy, outbox=Outbox(PRODUCER, namespace=settings.kafka.topic_prefix))
+    transcriber = build_transcriber(settings.transcription, os.environ if environ is None else environ)
+    media = MediaUnderstanding(
+        settings=settings.media,
+        fetcher=MediaFetcher(settings.media, settings.evolution),
+        transcriber=transcriber,
+        metrics=MediaMetrics(host.registry),
+    )
+    guard = Guard(policy=policy, outbox=Outbox(PRODUCER, namespace=settings.kafka.topic_prefix), media=media)
     broker = create_broker(settings.kafka, client_id="mirage-guard")
     messaging = MessagingRuntime(
         broker=broker,
@@ -44,7 +59,10 @@ def create_app(settings: GuardSettings) -> FastAPI:
     messaging.register()
 
     async def startup() -> None:
+        # Closed last: lanes finish their fetches and transcriptions first.
+        host.on_close(media.close)
         pool = await host.open_pool(settings.postgres)
+        media.bind(pool)
         redis = await host.open_redis(settings.redis)
         keys = GuardRedisKeys(settings.redis)
         debounce = DebounceStore(
@@ -78,5 +96,10 @@ def create_app(settings: GuardSettings) -> FastAPI:
         await flusher.start()
         # Closed first at shutdown: no burst is claimed once consumers and relay stop.
         host.on_close(flusher.stop)
+        retention = PeriodicTask(
+            "guard-media-retention", media.expire, interval_s=settings.media.retention_sweep_interval_s
+        )
+        retention.start()
+        host.on_close(retention.stop)
 
     return host.create_app(title="Mirage guard", startup=startup)

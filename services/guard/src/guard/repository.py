@@ -471,10 +471,13 @@ async def lock_burst(
     """
     rows = await conn.fetch(
         "SELECT d.message_id, d.tenant_id, d.reason, d.event_id, d.correlation_id, d.instance_id,"
-        " i.name AS instance_name, d.contact_id, d.reply_to, d.reply_delay_ms, m.text, d.trace_parent"
+        " i.name AS instance_name, d.contact_id, d.reply_to, d.reply_delay_ms,"
+        # A voice note's transcript is its text (docs/media.md).
+        " coalesce(m.text, mm.transcript) AS text, d.trace_parent"
         " FROM guard_decisions d"
         " JOIN messages m ON m.id = d.message_id"
         " JOIN instances i ON i.id = d.instance_id"
+        " LEFT JOIN message_media mm ON mm.message_id = d.message_id"
         " WHERE d.conversation_id = $1 AND d.message_id = ANY($2::uuid[])"
         " AND d.decision = 'debounced' AND d.reply_request_id IS NULL"
         " ORDER BY m.sent_at, d.decided_at, m.received_at"

@@ -19,6 +19,7 @@ from guard.consent_keywords import ConsentAction, ConsentRequest, consent_reques
 from guard.debounce import DebounceStore
 from guard.facts import GuardState, MessageFacts, OperatorControls
 from guard.loop_counter import LoopCounter
+from guard.media_understanding import MediaUnderstanding, Understood
 from guard.output_events import (
     CONSENT_SOURCE,
     blocked_alert,
@@ -38,6 +39,7 @@ from messaging import (
     StagedEventSink,
     context_from_headers,
     current_trace_headers,
+    is_infrastructure_error,
 )
 
 CONSUMER = "guard"
@@ -75,10 +77,15 @@ class _Outcome:
 class Guard:
     """Decides, for every message ingest stored, whether and when Mirage answers it."""
 
-    def __init__(self, *, policy: GuardPolicy, outbox: Outbox | None = None) -> None:
+    def __init__(
+        self, *, policy: GuardPolicy, outbox: Outbox | None = None, media: MediaUnderstanding | None = None
+    ) -> None:
         self._policy = policy
         self._outbox = outbox or Outbox(PRODUCER)
         self._bound: _Dependencies | None = None
+        # Voice notes become text before they are decided on (docs/media.md); None: media is
+        # decided as it arrives (without text).
+        self._media = media
 
     def bind(
         self, *, pool: Pool, relay: StagedEventSink, loop_counter: LoopCounter, debounce: DebounceStore
@@ -110,6 +117,8 @@ class Guard:
 
     async def on_message_received(self, event: MessageReceived) -> None:
         """Decide on one message and record why, exactly once per event id."""
+        if self._media is not None and self._media.concerns(event):
+            event = await self._with_transcript(event, self._media)
         async with self._pool.acquire() as conn, conn.transaction():
             claimed, facts = await self._claim_and_read(conn, event)
             if claimed:
@@ -123,6 +132,25 @@ class Guard:
         self._relay.notify(outcome.staged)
         if outcome.debounce:
             await self._debounce.add(event.data.conversation_id, event.data.message_id)
+
+    async def _with_transcript(self, event: MessageReceived, media: MediaUnderstanding) -> MessageReceived:
+        """The event with its voice note's transcript as its text (unchanged when there is none).
+
+        Runs before the decision's transaction, holding no connection during the calls. A
+        dependency that is down is retried in the lane like any other; any other problem is
+        logged and the message is decided without text (the contact is asked to type).
+        """
+        try:
+            understood = await media.understand(event)
+        except Exception as error:
+            if is_infrastructure_error(error):
+                raise
+            log.exception("media step failed; deciding without text", message_id=str(event.data.message_id))
+            understood = Understood()
+        if not understood.transcript or (event.data.text or "").strip():
+            return event
+        data = event.data.model_copy(update={"text": understood.transcript})
+        return event.model_copy(update={"data": data})
 
     async def _claim_and_read(self, conn: Connection, event: MessageReceived) -> tuple[bool, MessageFacts]:
         """Claim the event id in the ledger and read the facts the rules need (one round trip)."""

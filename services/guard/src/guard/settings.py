@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from database import PostgresSettings
+from evolution_client import EvolutionSettings
 from messaging import KafkaSettings
 from redis_client import RedisSettings
 from service_runtime import MirageSettings, RuntimeSettings
@@ -56,6 +57,55 @@ class GuardPolicy(BaseModel):
         return (longest_wait_ms + self.claim_lease_ms) / 1000 + 30.0
 
 
+class MediaSettings(BaseModel):
+    """How the guard fetches and keeps the media it must understand (`MIRAGE_GUARD_MEDIA__<FIELD>`)."""
+
+    # Voice notes bigger than this are not fetched (WhatsApp's own limit is 16 MB).
+    max_audio_bytes: int = Field(default=16 * 1024 * 1024, ge=1)
+    # Images bigger than this are not fetched (vision models refuse large ones anyway).
+    max_image_bytes: int = Field(default=5 * 1024 * 1024, ge=1)
+    audio_mimetypes: tuple[str, ...] = (
+        "audio/ogg",
+        "audio/opus",
+        "audio/mpeg",
+        "audio/mp4",
+        "audio/aac",
+        "audio/amr",
+        "audio/wav",
+        "audio/x-wav",
+        "audio/webm",
+        "audio/x-m4a",
+    )
+    image_mimetypes: tuple[str, ...] = ("image/jpeg", "image/png", "image/webp", "image/gif")
+    # Images without a caption are fetched and kept for the generator's vision model.
+    fetch_images: bool = True
+    # Attempts of one media fetch (connection errors, 5xx and 429 are retried with backoff).
+    fetch_attempts: int = Field(default=3, ge=1)
+    fetch_backoff_s: float = Field(default=0.3, ge=0)
+    # Stored bytes are deleted this long after they were fetched (transcripts are kept).
+    retention_hours: float = Field(default=168.0, gt=0)
+    retention_sweep_interval_s: float = Field(default=300.0, gt=0)
+
+
+class TranscriptionSettings(BaseModel):
+    """The OpenAI-compatible `/v1/audio/transcriptions` endpoint (`MIRAGE_GUARD_TRANSCRIPTION__<FIELD>`).
+
+    Neither key nor base URL (nor `OPENAI_API_KEY`/`OPENAI_BASE_URL`): voice notes without
+    Evolution's own `speechToText` get the "could you type it?" fallback.
+    """
+
+    api_key: SecretStr | None = None
+    base_url: str | None = None
+    model: str = "whisper-1"
+    # ISO-639-1 language hint (Brazilian contacts: Portuguese).
+    language: str = "pt"
+    timeout_s: float = Field(default=30.0, gt=0)
+    # Attempts in all (the SDK retries timeouts, connection errors, 408/409/429 and 5xx).
+    attempts: int = Field(default=3, ge=1)
+    # Switches transcription off even when an endpoint is configured.
+    enabled: bool = True
+
+
 class GuardSettings(MirageSettings):
     """Everything the guard reads from its environment."""
 
@@ -67,3 +117,7 @@ class GuardSettings(MirageSettings):
     postgres: PostgresSettings = PostgresSettings()
     redis: RedisSettings = RedisSettings()
     policy: GuardPolicy = GuardPolicy()
+    media: MediaSettings = MediaSettings()
+    transcription: TranscriptionSettings = TranscriptionSettings()
+    # Where media is fetched from (`getBase64FromMediaMessage`).
+    evolution: EvolutionSettings = EvolutionSettings()

@@ -7,13 +7,14 @@ the Evolution version, are never modelled — they stay opaque in the raw event.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from contracts import ChatKind, MessageCategory
+from contracts import ChatKind, MediaInfo, MessageCategory
 from contracts.phones import phone_digits
 
 PHONE_SUFFIX = "@s.whatsapp.net"
@@ -195,21 +196,91 @@ def _nested_text(message: dict[str, Any], *path: str) -> str | None:
     return node if isinstance(node, str) and node.strip() else None
 
 
+# Evolution's OpenAI bot writes `speechToText` as "[audio] <transcript>".
+_SPEECH_MARKER = re.compile(r"^\s*\[(?:audio|áudio)\]\s*", re.IGNORECASE)
+
+
+def speech_to_text(message: dict[str, Any] | None) -> str | None:
+    """Evolution's own transcript of a voice note, without its `[audio]` marker."""
+    text = _nested_text(message or {}, "speechToText")
+    if text is None:
+        return None
+    spoken = _SPEECH_MARKER.sub("", text, count=1).replace("\x00", "").strip()
+    return spoken or None
+
+
 def extract_text(message: dict[str, Any] | None) -> str | None:
     """Text in the order of PRODUCT §1: conversation, extendedTextMessage.text, a media
-    caption, speechToText. Never keyed on `messageType` alone."""
+    caption, speechToText (without its `[audio]` marker, so a spoken "pare" is the keyword
+    it would be typed). Never keyed on `messageType` alone."""
     if not message:
         return None
     for path in (
         ("conversation",),
         ("extendedTextMessage", "text"),
         *((kind, "caption") for kind in _MEDIA_WITH_CAPTION),
-        ("speechToText",),
     ):
         text = _nested_text(message, *path)
         if text is not None:
             return text.replace("\x00", "")
-    return None
+    return speech_to_text(message)
+
+
+# WhatsApp content key → the media kind Mirage names it by (docs/media.md).
+_MEDIA_KINDS = {
+    "audioMessage": "audio",
+    "imageMessage": "image",
+    "videoMessage": "video",
+    "ptvMessage": "video",
+    "documentMessage": "document",
+    "documentWithCaptionMessage": "document",
+    "stickerMessage": "sticker",
+    "locationMessage": "location",
+    "liveLocationMessage": "location",
+    "contactMessage": "contact",
+    "contactsArrayMessage": "contact",
+}
+
+
+def _opaque_int(value: Any) -> int | None:
+    # 64-bit fields arrive as numbers, numeric strings or protobuf Longs (evolution-api.md §4).
+    try:
+        return _epoch_seconds(value)
+    except ValueError:
+        return None
+
+
+def media_of(message: dict[str, Any] | None, message_type: str | None) -> MediaInfo | None:
+    """What a media message carries (never its bytes); None for text and protocol messages."""
+    if not message:
+        return None
+    content_key = next((key for key in _MEDIA_KINDS if isinstance(message.get(key), dict)), None)
+    if content_key is None and message_type in _MEDIA_KINDS:
+        content_key = message_type
+    if content_key is None:
+        return None
+    content = message.get(content_key)
+    details: dict[str, Any] = content if isinstance(content, dict) else {}
+    if content_key == "documentWithCaptionMessage":
+        inner = details.get("message")
+        document = inner.get("documentMessage") if isinstance(inner, dict) else None
+        details = document if isinstance(document, dict) else {}
+    mimetype = details.get("mimetype")
+    file_name = details.get("fileName")
+    seconds = details.get("seconds")
+    url = message.get("mediaUrl")
+    base64_value = message.get("base64")
+    return MediaInfo(
+        kind=_MEDIA_KINDS[content_key],
+        mimetype=mimetype[:200] if isinstance(mimetype, str) else None,
+        seconds=seconds if isinstance(seconds, int) and not isinstance(seconds, bool) else None,
+        file_length=_opaque_int(details.get("fileLength")),
+        file_name=file_name[:300] if isinstance(file_name, str) else None,
+        voice_note=details.get("ptt") is True,
+        inline=isinstance(base64_value, str) and bool(base64_value),
+        url=url if isinstance(url, str) and url.startswith(("http://", "https://")) else None,
+        transcribed=speech_to_text(message) is not None,
+    )
 
 
 def category_of(

@@ -23,7 +23,7 @@ import orjson
 import structlog
 from pydantic import ValidationError
 
-from contracts import ChatKind, MessageCategory, MessageReceived, MessageReceivedData
+from contracts import ChatKind, MediaInfo, MessageCategory, MessageReceived, MessageReceivedData
 from database import Connection, Pool
 from ingest import repository
 from ingest.authentication import AuthResult, JwtVerifier, authenticate
@@ -44,6 +44,7 @@ from ingest.evolution_payloads import (
     extract_text,
     identity_of,
     is_revoke,
+    media_of,
     sent_at,
 )
 from ingest.repository import NewMessage, RawRecord
@@ -86,6 +87,8 @@ class _Call:
     instance: KnownInstance | None = None
     instance_name: str | None = None
     event: str | None = None
+    # What a media message carries (travels on `message.received`; its bytes never do).
+    media: MediaInfo | None = None
 
     def record(self, status: int, auth: AuthResult, parse_result: str, error: str | None = None) -> RawRecord:
         return RawRecord(
@@ -135,8 +138,15 @@ class WebhookIntake:
             parse_result="too_large",
             error=f"body larger than {self.settings.max_body_bytes} bytes",
         )
-        await repository.record_raw(self.pool, record)
-        return Reply(413, {"error": "payload_too_large", "limit_bytes": self.settings.max_body_bytes})
+        raw_id = await repository.record_raw(self.pool, record)
+        return Reply(
+            413,
+            {
+                "error": "payload_too_large",
+                "limit_bytes": self.settings.max_body_bytes,
+                "raw_event_id": raw_id,
+            },
+        )
 
     async def receive(
         self, *, path: str, path_event: str | None, headers: Mapping[str, str], body: bytes
@@ -251,6 +261,7 @@ class WebhookIntake:
         kind = chat_kind(key.remote_jid)
         text = extract_text(data.message)
         category = category_of(data.message, data.message_type, text)
+        call.media = media_of(data.message, data.message_type)
         when = sent_at(data.message_timestamp, call.received_at)
         fresh = call.received_at - when <= timedelta(seconds=self.settings.freshness_window_s)
         push_name = _clean(data.push_name) if not key.from_me else None
@@ -371,7 +382,7 @@ class WebhookIntake:
         """Store the message (and its `message.received` unless it is Mirage's own echo)."""
         instance = call.instance
         assert instance is not None
-        events = [] if echo else [_message_received(instance, message, reply_to)]
+        events = [] if echo else [_message_received(instance, message, reply_to, call.media)]
         prepared = self.outbox.prepare(events)
         result = await repository.store_message(
             conn, record, message, prepared, outbox=self.outbox, echo=echo
@@ -501,7 +512,9 @@ async def _apply(
     return outcome.staged
 
 
-def _message_received(instance: KnownInstance, message: NewMessage, reply_to: str) -> MessageReceived:
+def _message_received(
+    instance: KnownInstance, message: NewMessage, reply_to: str, media: MediaInfo | None = None
+) -> MessageReceived:
     return MessageReceived(
         tenant_id=instance.tenant_id,
         correlation_id=message.id,
@@ -525,6 +538,7 @@ def _message_received(instance: KnownInstance, message: NewMessage, reply_to: st
             fresh=message.fresh,
             app_origin=message.app_origin,
             script_id=message.script_id,
+            media=media,
         ),
     )
 

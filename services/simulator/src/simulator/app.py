@@ -18,6 +18,7 @@ from simulator.persistence import InstanceStore
 from simulator.sending import TextSender
 from simulator.settings import SimulatorSettings
 from simulator.state import SimulatorState
+from simulator.transcriptions import transcriptions_router
 from simulator.webhooks import WebhookDispatcher
 from simulator.wire import EvolutionError, route_not_found
 
@@ -85,7 +86,7 @@ def create_app(settings: SimulatorSettings) -> FastAPI:
     app = host.create_app(
         title="Mirage simulator",
         description="Evolution API 2.3.6 simulator with a /_sim/ control API and an "
-        "OpenAI-compatible /v1/chat/completions.",
+        "OpenAI-compatible /v1/chat/completions and /v1/audio/transcriptions.",
         startup=startup,
     )
     app.add_exception_handler(EvolutionError, _evolution_error)
@@ -96,6 +97,7 @@ def create_app(settings: SimulatorSettings) -> FastAPI:
     app.include_router(evolution_router(settings, state, instances, sender))
     app.include_router(control_router(state, instances, webhooks))
     app.include_router(completions_router(settings, state))
+    app.include_router(transcriptions_router(settings, state))
     # Tests and tools reach the live state through the app.
     app.state.simulator = state
     app.state.webhooks = webhooks

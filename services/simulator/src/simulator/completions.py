@@ -13,6 +13,7 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import StreamingResponse
 
+from simulator.media import description_in_data_url
 from simulator.messages import iso_utc, now_utc
 from simulator.settings import SimulatorSettings
 from simulator.state import SimulatorState
@@ -46,8 +47,33 @@ def content_text(content: Any) -> str:
     return ""
 
 
+def image_descriptions(content: Any) -> list[str]:
+    """What the simulated images among a message's `image_url` parts show."""
+    if not isinstance(content, list):
+        return []
+    found = []
+    for part in content:
+        if not isinstance(part, dict) or part.get("type") != "image_url":
+            continue
+        image = part.get("image_url")
+        url = image.get("url") if isinstance(image, dict) else image
+        if isinstance(url, str) and (description := description_in_data_url(url)) is not None:
+            found.append(description)
+    return found
+
+
 def deterministic_reply(messages: list[dict[str, Any]]) -> str:
-    """`Olá! Você disse: «…». Como posso ajudar?` quoting the last user message."""
+    """`Olá! Você disse: «…». Como posso ajudar?` quoting the last user message.
+
+    A last user message with a simulated image (vision) is answered with what the image
+    shows, word for word, so a caller asking for a description gets the one it injected.
+    """
+    last_content = next(
+        (item.get("content") for item in reversed(messages) if item.get("role") == "user"), None
+    )
+    described = image_descriptions(last_content)
+    if described:
+        return " ".join(described)
     last_user = next(
         (content_text(item.get("content")) for item in reversed(messages) if item.get("role") == "user"),
         "",

@@ -92,10 +92,15 @@ def control_router(
     async def inbound(instance: str, request: Request) -> JsonResponse:
         """A person writes to the instance: `messages.upsert` is delivered."""
         found = existing(instance)
-        data = build_inbound(found, await json_body(request))
+        inline = found.webhook is not None and found.webhook.base64
+        built = build_inbound(found, await json_body(request), inline_base64=inline)
+        data = built.data
         if found.state != "open":
             raise EvolutionError(409, [f'The "{instance}" instance is not connected (state {found.state})'])
         key = data["key"]
+        if built.media is not None:
+            # Kept for `getBase64FromMediaMessage`, as Evolution keeps received messages.
+            state.media.add(found.name, key["id"], built.media)
         found.message_count += 1
         found.contacts.add(key["remoteJid"])
         state.inbound.append({"instance": found.name, **data})
@@ -258,5 +263,10 @@ def control_router(
     async def completions() -> JsonResponse:
         """Every `/v1/chat/completions` request, oldest first."""
         return JsonResponse(list(state.completions))
+
+    @router.get("/transcriptions")
+    async def transcriptions() -> JsonResponse:
+        """Every `/v1/audio/transcriptions` request, oldest first (answered or failed)."""
+        return JsonResponse(list(state.transcriptions))
 
     return router

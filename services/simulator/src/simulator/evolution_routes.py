@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+from typing import Any
 
 from fastapi import APIRouter, Request
 
@@ -10,7 +12,17 @@ from simulator.instances import InstanceService
 from simulator.sending import TextSender
 from simulator.settings import SimulatorSettings
 from simulator.state import Instance, SimulatorState
-from simulator.wire import JsonResponse, instance_not_found, json_body, unauthorized
+from simulator.wire import (
+    EvolutionError,
+    JsonResponse,
+    Prop,
+    bad_request,
+    check_object,
+    instance_not_found,
+    json_body,
+    schema_error,
+    unauthorized,
+)
 
 EVOLUTION_VERSION = "2.3.6"
 WHATSAPP_WEB_VERSION = "2.3000.1028450369"
@@ -173,4 +185,37 @@ def evolution_router(
         found = guarded(request, instance)
         return JsonResponse(sender.mark_read(found, await json_body(request)), status_code=201)
 
+    @router.post("/chat/getBase64FromMediaMessage/{instance}")
+    async def get_base64_from_media_message(instance: str, request: Request) -> JsonResponse:
+        """The media of a message the simulator delivered, base64-encoded (201)."""
+        found = guarded(request, instance)
+        message_id = _media_message_id(await json_body(request))
+        faults = state.faults
+        failure = faults.take_failure("getBase64FromMediaMessage")
+        latency = faults.latency_s("getBase64FromMediaMessage")
+        if latency > 0:
+            await asyncio.sleep(latency)
+        if failure is not None:
+            raise EvolutionError(failure.status, [failure.message])
+        blob = state.media.get(found.name, message_id)
+        if blob is None:
+            # Evolution looks the message up in its database and answers this when it is not there.
+            raise bad_request("Message not found")
+        return JsonResponse(blob.base64_view(), status_code=201)
+
     return router
+
+
+_BASE64_PROPS = (Prop("message", "object", required=True), Prop("convertToMp4", "boolean"))
+
+
+def _media_message_id(body: Any) -> str:
+    """`message.key.id` of a `getBase64FromMediaMessage` body (the message or only its key)."""
+    problems = check_object(body, _BASE64_PROPS)
+    if problems:
+        raise schema_error(problems)
+    key = body["message"].get("key")
+    if not isinstance(key, dict) or not isinstance(key.get("id"), str) or not key["id"]:
+        raise schema_error(['message requires property "key" with a string "id"'])
+    message_id: str = key["id"]
+    return message_id

@@ -6,8 +6,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-EndpointName = Literal["sendText", "sendPresence", "completions"]
-ENDPOINTS: tuple[EndpointName, ...] = ("sendText", "sendPresence", "completions")
+EndpointName = Literal[
+    "sendText", "sendPresence", "completions", "transcriptions", "getBase64FromMediaMessage"
+]
+# Shown by `GET /_sim/faults` always (the view's original shape).
+CORE_ENDPOINTS: tuple[EndpointName, ...] = ("sendText", "sendPresence", "completions")
+# Media endpoints (voice notes and images): shown only while set, so the view keeps its shape.
+MEDIA_ENDPOINTS: tuple[EndpointName, ...] = ("transcriptions", "getBase64FromMediaMessage")
+ENDPOINTS: tuple[EndpointName, ...] = CORE_ENDPOINTS + MEDIA_ENDPOINTS
+_TARGETS = (
+    "sendText, sendPresence, completions, transcriptions, getBase64FromMediaMessage, webhook, deliveries"
+)
 
 
 class EndpointFault(BaseModel):
@@ -84,12 +93,7 @@ class Faults:
     def merge(self, body: Any) -> None:
         """Merge a partial update (`{"sendText": {"fail_next": 2}}`); `null` clears a target."""
         if not isinstance(body, dict):
-            raise FaultError(
-                [
-                    "the body must be an object keyed by sendText, sendPresence, completions, webhook"
-                    " or deliveries"
-                ]
-            )
+            raise FaultError([f"the body must be an object keyed by {_TARGETS}"])
         problems: list[str] = []
         endpoints = dict(self.endpoints)
         webhook = self.webhook
@@ -110,10 +114,7 @@ class Faults:
                     merged = {} if update is None else {**deliveries.model_dump(), **update}
                     deliveries = DeliveryFault.model_validate(merged)
                 else:
-                    problems.append(
-                        f"unknown fault target {target!r}"
-                        " (sendText, sendPresence, completions, webhook, deliveries)"
-                    )
+                    problems.append(f"unknown fault target {target!r} ({_TARGETS})")
             except ValidationError as error:
                 problems.extend(
                     f"{target}.{'.'.join(str(part) for part in item['loc'])}: {item['msg']}"
@@ -128,8 +129,11 @@ class Faults:
 
     def snapshot(self) -> dict[str, Any]:
         """The faults in force, as `GET /_sim/faults` shows them."""
-        view: dict[str, Any] = {name: fault.model_dump() for name, fault in self.endpoints.items()}
+        view: dict[str, Any] = {name: self.endpoints[name].model_dump() for name in CORE_ENDPOINTS}
         view["webhook"] = self.webhook.model_dump()
+        for name in MEDIA_ENDPOINTS:
+            if self.endpoints[name] != EndpointFault():
+                view[name] = self.endpoints[name].model_dump()
         # Shown only while set, so the view keeps its shape for clients that never use it.
         if self.deliveries.active:
             view["deliveries"] = self.deliveries.model_dump()

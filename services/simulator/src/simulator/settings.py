@@ -74,6 +74,8 @@ class SimulatorSettings(MirageSettings):
     # Latency added to every `/v1/chat/completions` answer.
     completion_latency_ms: int = Field(default=0, ge=0)
     completion_model: str = "mirage-sim"
+    # Latency added to every `/v1/audio/transcriptions` answer.
+    transcription_latency_ms: int = Field(default=0, ge=0)
     # JSON file that keeps instances (not logs) across restarts; none: memory only.
     state_file: Path | None = None
     seed_instances: list[SeedInstance] = Field(default_factory=list)

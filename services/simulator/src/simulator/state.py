@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from simulator.faults import Faults
+from simulator.media import MediaLibrary
 from simulator.messages import iso_utc, new_record_id, now_utc
 
 ConnectionState = Literal["open", "connecting", "close"]
@@ -324,6 +325,10 @@ class SimulatorState:
         self.presences: deque[dict[str, Any]] = deque(maxlen=log_limit)
         self.completions: deque[dict[str, Any]] = deque(maxlen=log_limit)
         self.relayed: deque[RelayRecord] = deque(maxlen=log_limit)
+        self.transcriptions: deque[dict[str, Any]] = deque(maxlen=log_limit)
+        # Media of delivered messages, for `getBase64FromMediaMessage` (kept across resets,
+        # as Evolution keeps its messages).
+        self.media = MediaLibrary(limit=min(log_limit, 10_000))
 
     def get(self, name: str) -> Instance | None:
         """The instance called `name`, if any."""
@@ -364,5 +369,7 @@ class SimulatorState:
         self.presences.clear()
         self.completions.clear()
         self.relayed.clear()
+        self.transcriptions.clear()
         if instances:
             self.instances.clear()
+            self.media.clear()

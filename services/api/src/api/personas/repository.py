@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -13,9 +13,18 @@ from database import Connection, Pool
 
 _COLUMNS = (
     "id, tenant_id, name, system_prompt, language, max_length, emoji, temperature, model,"
-    " created_at, updated_at"
+    " created_at, updated_at, media_replies"
 )
-EDITABLE = ("name", "system_prompt", "language", "max_length", "emoji", "temperature", "model")
+EDITABLE = (
+    "name",
+    "system_prompt",
+    "language",
+    "max_length",
+    "emoji",
+    "temperature",
+    "model",
+    "media_replies",
+)
 
 
 @dataclass(frozen=True)
@@ -33,6 +42,8 @@ class Persona:
     model: str | None
     created_at: datetime
     updated_at: datetime
+    # How the persona answers media it cannot read, per kind (jsonb; docs/media.md).
+    media_replies: dict[str, str] = field(default_factory=dict)
 
 
 class PersonaNameTakenError(Exception):
@@ -40,7 +51,16 @@ class PersonaNameTakenError(Exception):
 
 
 def _persona(row: Any) -> Persona:
-    return Persona(**{key: row[key] for key in Persona.__dataclass_fields__})
+    values = {key: row[key] for key in Persona.__dataclass_fields__}
+    values["media_replies"] = _media_replies(values["media_replies"])
+    return Persona(**values)
+
+
+def _media_replies(value: Any) -> dict[str, str]:
+    """The stored media replies (text values only: the column is also writable in SQL)."""
+    if not isinstance(value, dict):
+        return {}
+    return {str(key): item for key, item in value.items() if isinstance(item, str)}
 
 
 async def insert(executor: Pool | Connection, tenant_id: uuid.UUID, values: dict[str, Any]) -> Persona:

@@ -35,7 +35,9 @@ def _name_taken() -> DomainError:
 async def create_persona(body: PersonaCreate, tenant: CurrentTenant, pool: DatabasePool) -> PersonaOut:
     """A persona; omitted fields get the Brazilian Portuguese defaults."""
     try:
-        persona = await repository.insert(pool, tenant.id, body.model_dump())
+        persona = await repository.insert(
+            pool, tenant.id, {**body.model_dump(), "media_replies": body.media_replies.stored()}
+        )
     except PersonaNameTakenError:
         raise _name_taken() from None
     return PersonaOut.of(persona)
@@ -76,6 +78,8 @@ async def update_persona(
     for column, value in list(changes.items()):
         if value is None and column != "model":
             del changes[column]  # null means "unchanged" for columns that cannot be null
+    if body.media_replies is not None:
+        changes["media_replies"] = body.media_replies.stored()
     try:
         persona = await repository.update(pool, tenant.id, persona_id, changes)
     except PersonaNameTakenError:

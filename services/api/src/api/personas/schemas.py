@@ -28,6 +28,60 @@ Model = Annotated[
     StorableText, Field(min_length=1, max_length=200, description="None: the generator's default.")
 ]
 
+# How a persona answers media it cannot read (docs/media.md; the generator's `media_replies.py`).
+MEDIA_BEHAVIOURS = ("acknowledge", "silence")
+# The persona's own reply text is a sentence: something besides lowercase letters, or two words.
+# A bare lowercase word is refused, so a misspelt behaviour ("silent") is never sent to a contact
+# as the reply; neither is a blank text. (Unanchored, as JSON Schema and pydantic apply it.)
+OWN_TEXT_PATTERN = r"[^a-z_\s]|\S\s+\S"
+BEHAVIOUR_PATTERN = rf"^(?:{'|'.join(MEDIA_BEHAVIOURS)})$|{OWN_TEXT_PATTERN}"
+
+MediaBehaviour = Annotated[
+    StorableText,
+    Field(
+        min_length=1,
+        max_length=1000,
+        pattern=BEHAVIOUR_PATTERN,
+        examples=["acknowledge", "silence", "Recebi seu vídeo! Pode me contar por escrito?"],
+        description="`acknowledge`, `silence` or the persona's own reply text.",
+    ),
+]
+OwnText = Annotated[
+    StorableText,
+    Field(
+        min_length=1,
+        max_length=1000,
+        pattern=OWN_TEXT_PATTERN,
+        examples=["Não consegui ouvir seu áudio. Pode escrever?"],
+        description="The persona's own reply text.",
+    ),
+]
+
+
+class MediaReplies(BaseModel):
+    """How the persona answers media it cannot read, per kind: `acknowledge` (a short fixed reply in
+    the persona's language), `silence` (no reply) or the persona's own reply text. Kinds left out
+    (or null) keep the defaults: acknowledge, except stickers (silence)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    video: MediaBehaviour | None = None
+    document: MediaBehaviour | None = None
+    location: MediaBehaviour | None = None
+    contact: MediaBehaviour | None = None
+    sticker: MediaBehaviour | None = None
+    other: MediaBehaviour | None = Field(default=None, description="Any other message without text.")
+    audio_fallback: OwnText | None = Field(
+        default=None, description="Own text of the reply to a voice note that could not be transcribed."
+    )
+    image_fallback: OwnText | None = Field(
+        default=None, description="Own text of the reply to an image that could not be looked at."
+    )
+
+    def stored(self) -> dict[str, str]:
+        """What `personas.media_replies` holds: the kinds given."""
+        return {key: value for key, value in self.model_dump().items() if value is not None}
+
 
 class PersonaCreate(BaseModel):
     """`POST /personas`: what is omitted gets the Brazilian Portuguese defaults."""
@@ -41,6 +95,7 @@ class PersonaCreate(BaseModel):
     emoji: bool = True
     temperature: Temperature = 0.7
     model: Model | None = None
+    media_replies: MediaReplies = Field(default_factory=MediaReplies)
 
 
 class PersonaUpdate(BaseModel):
@@ -55,6 +110,9 @@ class PersonaUpdate(BaseModel):
     emoji: bool | None = None
     temperature: Temperature | None = None
     model: Model | None = None
+    media_replies: MediaReplies | None = Field(
+        default=None, description="Replaces the persona's media replies as a whole (`{}`: the defaults)."
+    )
 
 
 class PersonaOut(BaseModel):
@@ -68,6 +126,9 @@ class PersonaOut(BaseModel):
     emoji: bool
     temperature: float
     model: str | None
+    media_replies: dict[str, str] = Field(
+        description="How the persona answers media it cannot read, per kind (see `MediaReplies`)."
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -83,6 +144,7 @@ class PersonaOut(BaseModel):
             emoji=persona.emoji,
             temperature=persona.temperature,
             model=persona.model,
+            media_replies=persona.media_replies,
             created_at=persona.created_at,
             updated_at=persona.updated_at,
         )
