@@ -395,3 +395,34 @@ async def test_warm_up_comes_before_campaigns_on_a_numbers_daily_budget(
         return bool((await campaign(operator, more["id"]))["counts"]["sent"] == 2)
 
     await wait_until(more_sent, timeout=60, message="the paused pair's reserve is free again")
+
+
+async def test_a_personalised_campaign_is_rewritten_by_the_model_in_the_numbers_voice(
+    operator: Operator, sim: SimulatorClient, db_pool: Pool
+) -> None:
+    await set_quotas(operator, daily=100, hourly=100, per_number_daily=50)
+    contacts = [{"phone": phone, "variables": {"name": f"Pessoa {i}"}} for i, phone in enumerate(phones(2))]
+    created = await create_campaign(
+        operator, contacts, template="Oi {{name}}, o cupom BF25 vale até 30/11!", personalise=True
+    )
+
+    async def sent() -> bool:
+        return bool((await campaign(operator, created["id"]))["counts"]["sent"] == 2)
+
+    await wait_until(sent, timeout=60, message="both personalised messages sent")
+    texts = sorted(
+        row["text"] for row in await sim.sent(instance=operator.number.name) if "BF25" in row["text"]
+    )
+    # The simulator's model quotes what it was given: the rewrite went through the model and
+    # kept the facts, so it was sent instead of the template.
+    assert len(texts) == 2
+    for index, text in enumerate(texts):
+        assert text.startswith("Olá! Você disse: «Oi Pessoa"), text
+        assert "30/11" in text
+        assert f"Pessoa {index}" in text
+    rows = await db_pool.fetch(
+        "SELECT r.kind, r.error FROM replies r JOIN campaign_target_progress p ON p.send_id = r.id"
+        " WHERE p.campaign_id = $1",
+        uuid.UUID(created["id"]),
+    )
+    assert [(row["kind"], row["error"]) for row in rows] == [("campaign", None)] * 2

@@ -64,9 +64,16 @@ TOPOLOGY: Final[tuple[ServiceTopology, ...]] = (
     ),
     ServiceTopology(
         "generator",
-        consumes=(("generator", Topic.REPLY_REQUESTED), ("generator-turns", Topic.TURN_REQUESTED)),
+        consumes=(
+            ("generator", Topic.REPLY_REQUESTED),
+            ("generator-turns", Topic.TURN_REQUESTED),
+            ("generator-personalise", Topic.PERSONALISE_REQUESTED),
+        ),
         produces=(Topic.REPLY_GENERATED, Topic.SEND_REQUESTED),
-        summary="Writes replies and warm-up turns with the persona through an OpenAI-compatible model.",
+        summary=(
+            "Writes replies, warm-up turns and personalised campaign messages with the persona"
+            " through an OpenAI-compatible model."
+        ),
     ),
     ServiceTopology(
         "sender",
@@ -96,7 +103,7 @@ TOPOLOGY: Final[tuple[ServiceTopology, ...]] = (
             ("outreach-outcomes", Topic.MESSAGE_FAILED),
             ("outreach-consent", Topic.CONTACT_OPTED_OUT),
         ),
-        produces=(Topic.SEND_REQUESTED, Topic.OUTREACH_REQUESTED),
+        produces=(Topic.SEND_REQUESTED, Topic.OUTREACH_REQUESTED, Topic.PERSONALISE_REQUESTED),
         summary="Campaign targets under the tenant's Redis quotas, one send per number at a time.",
     ),
     ServiceTopology(

@@ -115,7 +115,9 @@ def test_the_bulk_encoded_request_is_the_contract_s_event() -> None:
         to="5511999990002",
         text="",
     )
-    assert parse_event(other, Topic.OUTREACH_REQUESTED).data == expected.data.model_copy(
+    parsed = parse_event(other, Topic.OUTREACH_REQUESTED)
+    assert isinstance(parsed, RequestOutreach)
+    assert parsed.data == expected.data.model_copy(
         update={"instance_id": ids[1], "instance_name": 'demo "2"', "to": "5511999990002", "text": ""}
     )
     assert (

@@ -9,10 +9,12 @@ import structlog
 from fastapi import FastAPI
 
 from contracts import Topic
+from generator.campaign_messages import PERSONALISE_CONSUMER, CampaignPersonaliser
 from generator.replies import CONSUMER, PRODUCER, ReplyGenerator
 from generator.reply_model import ModelMetrics, build_reply_model
 from generator.settings import GeneratorSettings
 from generator.turns import TURN_CONSUMER, TurnWriter
+from generator.vision import VisionModel
 from messaging import KeyedConsumer, MessagingRuntime, OutboxRelay, create_broker
 from service_runtime import ServiceHost, configure_logging, configure_tracing
 
@@ -30,8 +32,11 @@ def create_app(settings: GeneratorSettings, *, environ: Mapping[str, str] | None
     host = ServiceHost("generator", GeneratorSettings)
     endpoint = settings.model.endpoint(os.environ if environ is None else environ)
     model = build_reply_model(endpoint, metrics=ModelMetrics(host.registry))
-    generator = ReplyGenerator(settings, model)
+    vision_endpoint = settings.vision.endpoint(endpoint, os.environ if environ is None else environ)
+    vision = VisionModel(vision_endpoint) if vision_endpoint is not None else None
+    generator = ReplyGenerator(settings, model, vision)
     turns = TurnWriter(model, settings.warmup_typing, namespace=settings.kafka.topic_prefix)
+    campaign_messages = CampaignPersonaliser(model, namespace=settings.kafka.topic_prefix)
     broker = create_broker(settings.kafka, client_id="mirage-generator")
     messaging = MessagingRuntime(
         broker=broker,
@@ -56,6 +61,15 @@ def create_app(settings: GeneratorSettings, *, environ: Mapping[str, str] | None
                 handler=turns.on_turn_requested,
                 metrics=host.messaging_metrics,
             ),
+            # Campaign rewrites too: a large campaign never delays a reply to a person.
+            KeyedConsumer(
+                broker=broker,
+                settings=settings.kafka,
+                topic=Topic.PERSONALISE_REQUESTED,
+                consumer=PERSONALISE_CONSUMER,
+                handler=campaign_messages.on_personalise_requested,
+                metrics=host.messaging_metrics,
+            ),
         ],
         produces=(Topic.REPLY_GENERATED, Topic.SEND_REQUESTED),
     )
@@ -64,6 +78,8 @@ def create_app(settings: GeneratorSettings, *, environ: Mapping[str, str] | None
     async def startup() -> None:
         # Closed last: consumers finish their in-flight model calls before the client goes.
         host.on_close(model.close)
+        if vision is not None:
+            host.on_close(vision.close)
         pool = await host.open_pool(settings.postgres)
         relay = OutboxRelay(
             pool=pool, settings=settings.kafka, producer=PRODUCER, metrics=host.messaging_metrics
@@ -71,6 +87,7 @@ def create_app(settings: GeneratorSettings, *, environ: Mapping[str, str] | None
         messaging.relay = relay
         generator.bind(pool, relay)
         turns.bind(pool, relay)
+        campaign_messages.bind(pool, relay)
         await host.start_messaging(messaging)
         if endpoint is None:
             log.warning("no model key or base URL configured: the offline generator writes the replies")

@@ -13,7 +13,7 @@ from outreach.settings import OutreachSettings
 from quotas import QuotaGate
 from service_runtime import ServiceHost, configure_logging, configure_tracing
 
-PRODUCES = (Topic.SEND_REQUESTED, Topic.OUTREACH_REQUESTED)
+PRODUCES = (Topic.SEND_REQUESTED, Topic.OUTREACH_REQUESTED, Topic.PERSONALISE_REQUESTED)
 
 
 def create_app(settings: OutreachSettings) -> FastAPI:

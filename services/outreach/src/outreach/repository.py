@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -45,7 +45,7 @@ SELECT EXISTS (SELECT 1 FROM claimed) AS claimed, EXISTS (SELECT 1 FROM opened) 
 # $1 target, $2 tenant, $3 phone variants, $4 suppression hash.
 _TARGET_FACTS = """
 SELECT p.state, p.instance_id AS assigned, p.attempts, t.not_before, t.phone, t.rendered_text,
-       c.id AS campaign_id, c.status, c.send_window, c.pacing,
+       t.variables, c.id AS campaign_id, c.status, c.send_window, c.pacing, c.personalize, c.template,
        tn.time_zone, tn.daily_quota, tn.hourly_quota, tn.number_daily_quota,
        EXISTS (SELECT 1 FROM opt_outs o WHERE o.tenant_id = $2 AND o.phone = ANY($3::text[])) AS opted_out,
        EXISTS (SELECT 1 FROM blacklist b WHERE b.tenant_id = $2 AND b.phone = ANY($3::text[])) AS blacklisted,
@@ -96,6 +96,10 @@ class TargetRecord:
     number_daily_quota: int
     consent: Reason | None
     numbers: tuple[NumberOption, ...]
+    # The campaign asked for each message to be rewritten in the sending number's persona.
+    personalise: bool = False
+    template: str = ""
+    variables: dict[str, Any] = field(default_factory=dict)
 
 
 def _number_key(jid: str | None, instance_id: str) -> str:
@@ -193,6 +197,9 @@ async def target_facts(
         number_daily_quota=row["number_daily_quota"],
         consent=consent,
         numbers=_numbers(row["numbers"]),
+        personalise=row["personalize"],
+        template=row["template"],
+        variables=row["variables"] if isinstance(row["variables"], dict) else {},
     )
 
 

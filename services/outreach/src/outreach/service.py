@@ -20,9 +20,12 @@ import structlog
 from contracts import (
     ContactOptedIn,
     ContactOptedOut,
+    Envelope,
     MessageFailed,
     MessageSent,
+    PersonaliseMessageData,
     RequestOutreach,
+    RequestPersonalisation,
     SendPurpose,
     SendText,
     SendTextData,
@@ -284,22 +287,34 @@ class OutreachWorker:
     ) -> list[StagedEvent]:
         data = event.data
         send_id = send_id_of(data.target_id)
-        command = SendText(
-            tenant_id=event.tenant_id,
-            correlation_id=event.correlation_id,
-            causation_id=event.event_id,
-            data=SendTextData(
-                send_id=send_id,
-                instance_id=number.instance_id,
-                instance_name=number.name,
-                to=record.phone,
-                text=record.text,
-                purpose=SendPurpose.OUTREACH,
-                app_origin="bot",
-                campaign_id=data.campaign_id,
-                target_id=data.target_id,
-            ),
+        send = SendTextData(
+            send_id=send_id,
+            instance_id=number.instance_id,
+            instance_name=number.name,
+            to=record.phone,
+            text=record.text,
+            purpose=SendPurpose.OUTREACH,
+            app_origin="bot",
+            campaign_id=data.campaign_id,
+            target_id=data.target_id,
         )
+        command: Envelope
+        if record.personalise:
+            # The generator rewrites the text in the number's persona and stages this very send
+            # (same send id), so the outcome settles the target as any campaign send does.
+            command = RequestPersonalisation(
+                tenant_id=event.tenant_id,
+                correlation_id=event.correlation_id,
+                causation_id=event.event_id,
+                data=PersonaliseMessageData(send=send, template=record.template, variables=record.variables),
+            )
+        else:
+            command = SendText(
+                tenant_id=event.tenant_id,
+                correlation_id=event.correlation_id,
+                causation_id=event.event_id,
+                data=send,
+            )
         prepared = self._outbox.prepare([command])
         ids = await repository.start_send(
             conn,

@@ -42,6 +42,7 @@ _KEYS: dict[Topic, str] = {
     Topic.ROUND_STARTED: "the warm-up pair id (16 bytes of the UUID)",
     Topic.ROUND_COMPLETED: "the warm-up pair id (16 bytes of the UUID)",
     Topic.TURN_REQUESTED: "the warm-up pair id (16 bytes of the UUID)",
+    Topic.PERSONALISE_REQUESTED: "`<instance id>:<recipient>` (UTF-8), like the campaign send it becomes",
 }
 
 HEADERS: dict[str, Any] = {

@@ -70,7 +70,13 @@ class CampaignCreate(BaseModel):
         default=None, description="Weekly windows in the tenant's time zone; none: any time."
     )
     pacing: PacingIn | None = None
-    personalise: bool = Field(default=False, description="Stored; LLM personalisation is planned.")
+    personalise: bool = Field(
+        default=False,
+        description=(
+            "Rewrite each message in the sending number's persona through the generator's model,"
+            " keeping every number, date and link; the rendered template goes out when it cannot."
+        ),
+    )
 
 
 class RejectedOut(BaseModel):
