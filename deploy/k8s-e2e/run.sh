@@ -3,8 +3,10 @@
 # etcd (Debian's), kube-apiserver, kube-controller-manager and kube-scheduler (built from the Go
 # module proxy) and kwok, which plays the kubelet of a fake node (pods get Running/Ready or, for
 # Jobs, Succeeded; images are never pulled). Everything listens on 127.0.0.1 only.
-#   1. helm install --wait --rollback-on-failure: the migration hook Job completes, every Deployment is Available.
-#   2. helm upgrade with a value that cannot become ready: Helm rolls back by itself.
+#   1. helm install --wait --rollback-on-failure: the migration hook Job completes, every service's
+#      Deployment is Available; the api points at the scheduler Service with the generated token.
+#   2. helm upgrade with a value that cannot become ready: Helm rolls back by itself; then a good
+#      upgrade goes through, running the pre-upgrade migration again and keeping the token.
 #   3. CloudNativePG's Cluster/ScheduledBackup and the plugin's ObjectStore (and KEDA's ScaledObject),
 #      rendered from the production values, are accepted with their CRDs applied; a misspelt field is not;
 #      the rest of the production rendering passes a server-side dry run.
@@ -151,14 +153,31 @@ started=$SECONDS
   --set default.image.tag=e2e >"$WORK/logs/helm-install.log" 2>&1 \
   || { cat "$WORK/logs/helm-install.log" >&2; die "helm install failed"; }
 INSTALL_S=$((SECONDS - started))
-deployments="$("$KUBECTL" -n "$NS" get deployments -o name | wc -l)"
-[ "$deployments" -ge 7 ] || die "expected at least 7 Deployments, found $deployments"
+# Every service the values enable (one per package under services/, the simulator off) has its Deployment.
+expected="$("$HELM" template mirage "$CHART" -n "$NS" --set default.image.tag=e2e \
+  | "$PYTHON" -c 'import sys, yaml; print(" ".join(sorted(d["metadata"]["name"] for d in yaml.safe_load_all(sys.stdin) if d and d["kind"] == "Deployment")))')"
+found="$("$KUBECTL" -n "$NS" get deployments -o jsonpath='{.items[*].metadata.name}' | tr ' ' '\n' | sort | xargs)"
+[ "$found" = "$expected" ] || die "expected the Deployments $expected, found $found"
+for service in "$ROOT"/services/*/pyproject.toml; do
+  service="$(basename "$(dirname "$service")")"
+  [ "$service" = simulator ] || [[ " $found " == *" mirage-$service "* ]] || die "no Deployment for services/$service"
+done
+deployments="$(wc -w <<<"$found")"
 "$KUBECTL" -n "$NS" wait --for=condition=Available deployment --all --timeout=10s >/dev/null \
   || die "not every Deployment is Available after install"
 # The hook Job ran to completion (Helm deletes it on success; the Job controller's event remains).
 "$KUBECTL" -n "$NS" get events --field-selector involvedObject.kind=Job,involvedObject.name=mirage-migrate,reason=Completed \
   -o name | grep -q . || die "no Completed event for the migration hook Job"
 log "installed in ${INSTALL_S}s: $deployments Deployments Available, migration hook Succeeded"
+# The api reaches this release's scheduler (warm-up ticks) with the token the scheduler checks,
+# generated once by the chart; lookup must keep it across upgrades and rollbacks (checked below).
+scheduler_url="$("$KUBECTL" -n "$NS" get configmap mirage-api -o jsonpath='{.data.MIRAGE_API_SCHEDULER__URL}')"
+[ "$scheduler_url" = "http://mirage-scheduler:8007" ] || die "the api's MIRAGE_API_SCHEDULER__URL is '$scheduler_url'"
+"$KUBECTL" -n "$NS" get service mirage-scheduler -o jsonpath='{.spec.ports[0].port}' | grep -qx 8007 \
+  || die "no scheduler Service on 8007"
+control_token() { "$KUBECTL" -n "$NS" get secret mirage-scheduler-control -o jsonpath='{.data.token}'; }
+TOKEN_BEFORE="$(control_token)"
+[ -n "$TOKEN_BEFORE" ] || die "no scheduler control token Secret"
 
 # 2. An upgrade that cannot become ready (the api asks for more CPU than any node has) rolls back.
 log "helm upgrade with an api that can never be scheduled"
@@ -181,6 +200,22 @@ requested="$("$KUBECTL" -n "$NS" get deployment mirage-api -o jsonpath='{.spec.t
 [ "$requested" = 100m ] || die "the api Deployment was not rolled back (requests.cpu=$requested)"
 "$KUBECTL" -n "$NS" rollout status deployment/mirage-api --timeout=60s >/dev/null || die "the api did not settle after the rollback"
 log "rolled back by itself in ${UPGRADE_S}s"
+
+# A good upgrade (a new image tag) goes through: the pre-upgrade migration hook runs again, every
+# Deployment rolls out, and the generated scheduler control token survives (the chart's lookup).
+migrations() {
+  "$KUBECTL" -n "$NS" get events --field-selector involvedObject.kind=Job,involvedObject.name=mirage-migrate,reason=Completed \
+    -o name | wc -l
+}
+migrations_before="$(migrations)"
+"$HELM" upgrade mirage "$CHART" -n "$NS" --wait --rollback-on-failure --timeout 60s \
+  --set default.image.tag=e2e-next >"$WORK/logs/helm-upgrade-good.log" 2>&1 \
+  || { cat "$WORK/logs/helm-upgrade-good.log" >&2; die "a good upgrade failed"; }
+"$KUBECTL" -n "$NS" get deployment mirage-api -o jsonpath='{.spec.template.spec.containers[0].image}' \
+  | grep -q ':e2e-next$' || die "the good upgrade did not change the api's image"
+[ "$(migrations)" -gt "$migrations_before" ] || die "the pre-upgrade migration hook did not run on the good upgrade"
+[ "$(control_token)" = "$TOKEN_BEFORE" ] || die "the scheduler control token changed on upgrade"
+log "a good upgrade went through (pre-upgrade migration ran; the scheduler control token kept)"
 
 # 3. The operators' objects, as the production values render them, against their CRDs.
 log "CloudNativePG, Barman Cloud plugin and KEDA objects against their CRDs"

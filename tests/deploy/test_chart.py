@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import yaml
 
+from api.warmup.scheduler_link import SchedulerLinkSettings
 from contracts import Topic
+from scheduler.settings import SchedulerSettings
 
 if TYPE_CHECKING:
     from tests.deploy.conftest import Helm
@@ -20,6 +22,8 @@ if TYPE_CHECKING:
 # The first test of a fresh machine waits for the one-time tool builds (Helm: minutes).
 pytestmark = [pytest.mark.deploy, pytest.mark.timeout(1800)]
 
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "deploy" / "helm" / "mirage"
 VALUES = ["default", "production", "minimal"]
 PIPELINE = {"api", "ingest", "guard", "generator", "sender", "outreach", "scheduler", "analytics"}
 PORTS = {
@@ -204,14 +208,25 @@ def test_every_setting_reaches_the_service_settings(
             assert settings.default_secrets_in_use() == []
 
 
+def test_every_service_has_its_component() -> None:
+    """Each package under services/ is a component of the default values (the chart, the image
+    matrix and the CI/CD workflow cover the same services)."""
+    services = {path.parent.name for path in (ROOT / "services").glob("*/pyproject.toml")}
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert set(values["components"]) == services
+    assert services == PIPELINE | {"simulator"}
+    for name, component in values["components"].items():
+        assert component["port"] == PORTS[name], name
+
+
 def test_a_component_is_one_values_entry(helm: Helm) -> None:
-    """`analytics` (planned) needs only a components entry: Deployment, Service, HPA, PDB, policy."""
-    docs = helm.template("default", "components.analytics.port=8008")
+    """A new service needs only a components entry: Deployment, Service, HPA, PDB, policy."""
+    docs = helm.template("default", "components.billing.port=8010")
     for kind in ("Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy"):
-        assert "mirage-analytics" in by_kind(docs, kind), kind
-    container = by_kind(docs, "Deployment")["mirage-analytics"]["spec"]["template"]["spec"]["containers"][0]
-    assert container["command"] == ["python", "-m", "analytics.main"]
-    assert {"name": "MIRAGE_ANALYTICS_RUNTIME__PORT", "value": "8008"} in container["env"]
+        assert "mirage-billing" in by_kind(docs, kind), kind
+    container = by_kind(docs, "Deployment")["mirage-billing"]["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"] == ["python", "-m", "billing.main"]
+    assert {"name": "MIRAGE_BILLING_RUNTIME__PORT", "value": "8010"} in container["env"]
 
 
 def test_a_component_can_turn_a_default_off(helm: Helm) -> None:
@@ -386,3 +401,73 @@ def test_production_keeps_weekly_and_monthly_archives(helm: Helm) -> None:
     script = by_kind(docs, "ConfigMap")["mirage-pg-archive-keeper"]["data"]["archive_keeper.py"]
     assert script == (helm.chart / "files" / "archive_keeper.py").read_text()
     assert "mirage-pg-archives" not in by_kind(helm.template("default"), "CronJob")
+
+
+def _environ_of(docs: list[dict[str, Any]], deployment: str) -> dict[str, str]:
+    """A Deployment's environment from its ConfigMaps, rendered Secrets and `env` (secretKeyRefs resolved)."""
+    config_maps, secrets = by_kind(docs, "ConfigMap"), by_kind(docs, "Secret")
+    container = by_kind(docs, "Deployment")[deployment]["spec"]["template"]["spec"]["containers"][0]
+    environ: dict[str, str] = {}
+    for source in container["envFrom"]:
+        if "configMapRef" in source:
+            environ |= config_maps[source["configMapRef"]["name"]].get("data") or {}
+    for var in container["env"]:
+        if "value" in var:
+            environ[var["name"]] = var["value"]
+        elif "secretKeyRef" in var.get("valueFrom", {}):
+            ref = var["valueFrom"]["secretKeyRef"]
+            if ref["name"] in secrets:
+                data = secrets[ref["name"]].get("data") or {}
+                environ[var["name"]] = base64.b64decode(data[ref["key"]]).decode()
+    return environ
+
+
+@pytest.mark.parametrize("values", VALUES)
+def test_api_ticks_reach_this_releases_scheduler_with_its_token(
+    helm: Helm, values: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The warm-up tick (docs/warmup.md): the api calls the scheduler Service's control route
+    with the bearer token the scheduler checks, both read by the services' own settings classes."""
+    docs = helm.template(values)
+    service = by_kind(docs, "Service")["mirage-scheduler"]
+    api_env = _environ_of(docs, "mirage-api")
+    scheduler_env = _environ_of(docs, "mirage-scheduler")
+    for key in [key for key in os.environ if key.startswith("MIRAGE_")]:
+        monkeypatch.delenv(key, raising=False)
+    for key, value in api_env.items():
+        monkeypatch.setenv(key, value)
+    link = SchedulerLinkSettings()
+    assert link.url == f"http://{service['metadata']['name']}:{service['spec']['ports'][0]['port']}"
+    assert link.url == "http://mirage-scheduler:8007"
+    for key in api_env:
+        monkeypatch.delenv(key)
+    for key, value in scheduler_env.items():
+        monkeypatch.setenv(key, value)
+    control = SchedulerSettings().control_token
+    assert link.token is not None
+    assert control is not None
+    assert len(control.get_secret_value()) >= 32
+    assert link.token.get_secret_value() == control.get_secret_value()
+
+
+def test_scheduler_link_follows_the_values(helm: Helm) -> None:
+    """An explicit URL wins; no scheduler, no link and no token; an existing Secret replaces the chart's."""
+    docs = helm.template("default", "components.api.config.scheduler.url=http://elsewhere:9000")
+    assert (
+        by_kind(docs, "ConfigMap")["mirage-api"]["data"]["MIRAGE_API_SCHEDULER__URL"]
+        == "http://elsewhere:9000"
+    )
+    docs = helm.template("default", "components.scheduler.enabled=false")
+    assert "MIRAGE_API_SCHEDULER__URL" not in (by_kind(docs, "ConfigMap")["mirage-api"].get("data") or {})
+    assert "mirage-scheduler-control" not in by_kind(docs, "Secret")
+    api = by_kind(docs, "Deployment")["mirage-api"]["spec"]["template"]["spec"]["containers"][0]
+    assert not [v for v in api["env"] if v["name"] == "MIRAGE_API_SCHEDULER__TOKEN"]
+    docs = helm.template("production", "schedulerControl.token.existingSecret=mirage-control")
+    assert "mirage-scheduler-control" not in by_kind(docs, "Secret")
+    for deployment, var in (
+        ("mirage-api", "MIRAGE_API_SCHEDULER__TOKEN"),
+        ("mirage-scheduler", "MIRAGE_SCHEDULER_CONTROL_TOKEN"),
+    ):
+        env = by_kind(docs, "Deployment")[deployment]["spec"]["template"]["spec"]["containers"][0]["env"]
+        (ref,) = [v["valueFrom"]["secretKeyRef"] for v in env if v["name"] == var]
+        assert ref == {"name": "mirage-control", "key": "token"}

@@ -40,7 +40,7 @@ def test_pipeline_order_and_rollback() -> None:
     """tests -> images -> staging -> smoke -> production, whose /health gate rolls back on failure."""
     workflow: dict[str, Any] = yaml.safe_load((ROOT / ".github" / "workflows" / "ci-cd.yaml").read_text())
     jobs = workflow["jobs"]
-    assert jobs["images"]["needs"] == ["test", "k8s-e2e"]
+    assert jobs["images"]["needs"] == ["test", "k8s-e2e", "pip-audit"]
     assert jobs["staging"]["needs"] == "images"
     assert jobs["smoke-staging"]["needs"] == "staging"
     assert jobs["production"]["needs"] == "smoke-staging"
@@ -61,3 +61,25 @@ def test_deploy_scripts_parse(script: Path) -> None:
     result = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     assert script.stat().st_mode & 0o111, f"{script} is not executable"
+
+
+def test_pip_audit_reads_the_lock_file() -> None:
+    """Issue 13: pip-audit on the lock file, every pinned package with its hash, strict."""
+    workflow: dict[str, Any] = yaml.safe_load((ROOT / ".github" / "workflows" / "ci-cd.yaml").read_text())
+    (audit,) = [s["run"] for s in workflow["jobs"]["pip-audit"]["steps"] if "pip-audit" in s.get("run", "")]
+    assert "uv export --frozen --all-packages" in audit
+    assert "--no-hashes" not in audit
+    assert "uvx --python 3.11 pip-audit==" in audit
+    for flag in ("--require-hashes", "--disable-pip", "--strict"):
+        assert flag in audit, flag
+
+
+def test_images_cover_every_service() -> None:
+    """One image per service under services/, each with the port its settings default to."""
+    workflow: dict[str, Any] = yaml.safe_load((ROOT / ".github" / "workflows" / "ci-cd.yaml").read_text())
+    matrix = workflow["jobs"]["images"]["strategy"]["matrix"]["include"]
+    services = {path.parent.name for path in (ROOT / "services").glob("*/pyproject.toml")}
+    assert {entry["service"] for entry in matrix} == services
+    values = yaml.safe_load((ROOT / "deploy" / "helm" / "mirage" / "values.yaml").read_text())
+    for entry in matrix:
+        assert entry["port"] == values["components"][entry["service"]]["port"], entry

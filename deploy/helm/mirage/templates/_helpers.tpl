@@ -172,3 +172,32 @@ readOnlyRootFilesystem: true
 capabilities:
   drop: [ALL]
 {{- end -}}
+
+{{/*
+The api's link to the scheduler's control route (docs/warmup.md): "true" when this release runs
+both. The URL is the scheduler Service; the token Secret is the existing one or the chart's own.
+*/}}
+{{- define "mirage.schedulerLinked" -}}
+{{- if and (hasKey .Values.components "api") (hasKey .Values.components "scheduler") -}}
+{{- $api := include "mirage.component" (dict "root" . "name" "api") | fromYaml -}}
+{{- $scheduler := include "mirage.component" (dict "root" . "name" "scheduler") | fromYaml -}}
+{{- if and $api.enabled $scheduler.enabled -}}true{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "mirage.schedulerUrl" -}}
+{{- $scheduler := include "mirage.component" (dict "root" . "name" "scheduler") | fromYaml -}}
+{{- printf "http://%s:%d" (include "mirage.componentName" (dict "root" . "name" "scheduler")) (int $scheduler.port) -}}
+{{- end -}}
+
+{{- define "mirage.schedulerTokenSecret" -}}
+{{- .Values.schedulerControl.token.existingSecret | default (printf "%s-scheduler-control" (include "mirage.fullname" .)) -}}
+{{- end -}}
+
+{{/* Whether the scheduler runs in this release with its control route behind a token. */}}
+{{- define "mirage.schedulerTokenOn" -}}
+{{- if and .Values.schedulerControl.token.enabled (hasKey .Values.components "scheduler") -}}
+{{- $scheduler := include "mirage.component" (dict "root" . "name" "scheduler") | fromYaml -}}
+{{- if $scheduler.enabled -}}true{{- end -}}
+{{- end -}}
+{{- end -}}
