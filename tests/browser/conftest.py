@@ -1,6 +1,7 @@
 """The dashboard in a real browser: Debian's Chromium driven by Playwright, against a real api
-process, the simulator and the reply pipeline (ingest, guard, generator, sender) as processes,
-on the real Kafka, PostgreSQL and Redis with a namespace of their own."""
+process, the simulator, the reply pipeline (ingest, guard, generator, sender) and the scheduler,
+outreach and analytics workers as processes, on the real Kafka, PostgreSQL and Redis with a
+namespace of their own."""
 
 from __future__ import annotations
 
@@ -77,6 +78,13 @@ class Dashboard:
             response = await client.post(f"/_sim/instances/{instance}/scan", json={})
             response.raise_for_status()
 
+    async def refresh_statistics(self) -> None:
+        """Have the analytics service refresh its views now (as its 15-minute timer would)."""
+        url = f"http://127.0.0.1:{self.stack.ports['analytics']}"
+        async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+            response = await client.post("/refresh")
+            response.raise_for_status()
+
     async def simulator(self, method: str, path: str, **kwargs: object) -> httpx.Response:
         """Any call to the simulator's control API."""
         async with httpx.AsyncClient(base_url=self.stack.simulator_url, timeout=10) as client:
@@ -87,12 +95,27 @@ class Dashboard:
 
 @pytest.fixture(scope="session")
 async def dashboard(infra: Infra, database_dsn: str) -> AsyncIterator[Dashboard]:
-    """Simulator, ingest, guard, generator and sender as processes, then the api as a process."""
+    """Simulator, ingest, guard, generator, sender, scheduler, outreach and analytics as
+    processes, then the api as a process."""
     stack = MirageStack(
         infra=infra,
         database_dsn=database_dsn,
         log_dir=LOG_DIR,
-        overrides={"guard": {"MIRAGE_GUARD_POLICY__DEBOUNCE_WINDOW_MS": "300"}},
+        # Campaigns, warm-up rounds and the charts need their workers too.
+        extra_services=("scheduler", "outreach", "analytics"),
+        overrides={
+            "guard": {"MIRAGE_GUARD_POLICY__DEBOUNCE_WINDOW_MS": "300"},
+            # Warm-up typing and the round's pauses shrunk; rounds start only through a tick.
+            "generator": {"MIRAGE_GENERATOR_WARMUP_TYPING__SCALE": "0.05"},
+            "scheduler": {
+                "MIRAGE_SCHEDULER_CRON": "",
+                "MIRAGE_SCHEDULER_TIMER_INTERVAL_S": "0.2",
+                "MIRAGE_SCHEDULER_LEADER_RETRY_S": "1",
+                "MIRAGE_SCHEDULER_TIMING__SCALE": "0.02",
+            },
+            # The charts test refreshes the views itself (`POST /refresh`).
+            "analytics": {"MIRAGE_ANALYTICS_REFRESH__INTERVAL_S": "3600"},
+        },
     )
     api: ServiceProcess | None = None
     try:
@@ -104,6 +127,7 @@ async def dashboard(infra: Infra, database_dsn: str) -> AsyncIterator[Dashboard]
             "MIRAGE_API_INGEST_PUBLIC_URL": stack.ingest_url,
             "MIRAGE_API_DEMO__ENABLED": "false",
             "MIRAGE_API_INSTANCES__QR_EXPIRY_INTERVAL_S": "1",
+            "MIRAGE_API_SCHEDULER__URL": f"http://127.0.0.1:{stack.ports['scheduler']}",
             # The persona sandbox talks to the simulator's OpenAI-compatible endpoint.
             "MIRAGE_API_SANDBOX_MODEL__BASE_URL": f"{stack.simulator_url}/v1",
             "MIRAGE_API_SANDBOX_MODEL__API_KEY": "sk-simulator",

@@ -1,7 +1,7 @@
 """The dashboard's main navigation: one entry per page that works.
 
-Later pages (outreach campaigns, warm-up pairs, statistics) add their entry here
-when their API and page exist; nothing is listed before it works.
+A later page adds its entry here when its API and page exist; nothing is listed
+before it works.
 """
 
 from __future__ import annotations
@@ -22,5 +22,8 @@ NAVIGATION: tuple[NavItem, ...] = (
     NavItem("instances", "/", "nav.instances"),
     NavItem("conversations", "/ui/conversations", "nav.conversations"),
     NavItem("personas", "/ui/personas", "nav.personas"),
+    NavItem("campaigns", "/ui/campaigns", "nav.campaigns"),
+    NavItem("warmup", "/ui/warmup", "nav.warmup"),
+    NavItem("metrics", "/ui/metrics", "nav.metrics"),
     NavItem("alerts", "/ui/alerts", "nav.alerts"),
 )

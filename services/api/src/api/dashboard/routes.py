@@ -13,7 +13,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import FileResponse, Response
 
 from api.context import ApiContext
-from api.dashboard import pages, script_routes, signin
+from api.dashboard import campaign_pages, metrics_pages, pages, script_routes, signin, warmup_pages
 from api.dashboard.rendering import SECURITY_HEADERS, STATIC_PREFIX, static_files
 from api.dashboard.sessions import SessionStore
 from api.redis_connections import fast_failing_redis
@@ -52,3 +52,6 @@ async def static_file(name: str, request: Request) -> Response:
 router.include_router(signin.router)
 router.include_router(script_routes.router)
 router.include_router(pages.router)
+router.include_router(campaign_pages.router)
+router.include_router(warmup_pages.router)
+router.include_router(metrics_pages.router)
