@@ -132,7 +132,7 @@ async def test_ten_contacts_on_a_number_allowed_three_a_day_send_three_and_wait_
         counts = (await campaign(operator, created["id"]))["counts"]
         return bool(counts["sent"] == 3 and counts["rescheduled"] == 7)
 
-    await wait_until(settled, timeout=60, message="3 sent and 7 rescheduled")
+    await wait_until(settled, timeout=60, message="3 sent and 7 rescheduled", interval=0.5)
     view = await campaign(operator, created["id"])
     assert view["counts"] == {
         "queued": 0,
@@ -379,7 +379,7 @@ async def test_warm_up_comes_before_campaigns_on_a_numbers_daily_budget(
         counts = (await campaign(operator, created["id"]))["counts"]
         return bool(counts["sent"] == 7 and counts["rescheduled"] == 3)
 
-    await wait_until(settled, timeout=60, message="7 sent and 3 kept for tomorrow")
+    await wait_until(settled, timeout=60, message="7 sent and 3 kept for tomorrow", interval=0.5)
     for target in await targets(operator, created["id"], "rescheduled"):
         assert target["reason"] == "quota_number"
     usage = (await operator.api.get("/tenant")).json()["usage"]
@@ -394,7 +394,7 @@ async def test_warm_up_comes_before_campaigns_on_a_numbers_daily_budget(
     async def more_sent() -> bool:
         return bool((await campaign(operator, more["id"]))["counts"]["sent"] == 2)
 
-    await wait_until(more_sent, timeout=60, message="the paused pair's reserve is free again")
+    await wait_until(more_sent, timeout=60, message="the paused pair's reserve is free again", interval=0.5)
 
 
 async def test_a_personalised_campaign_is_rewritten_by_the_model_in_the_numbers_voice(
@@ -409,7 +409,7 @@ async def test_a_personalised_campaign_is_rewritten_by_the_model_in_the_numbers_
     async def sent() -> bool:
         return bool((await campaign(operator, created["id"]))["counts"]["sent"] == 2)
 
-    await wait_until(sent, timeout=60, message="both personalised messages sent")
+    await wait_until(sent, timeout=60, message="both personalised messages sent", interval=0.5)
     texts = sorted(
         row["text"] for row in await sim.sent(instance=operator.number.name) if "BF25" in row["text"]
     )
