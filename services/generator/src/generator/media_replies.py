@@ -15,25 +15,12 @@ from dataclasses import dataclass
 from typing import Literal
 
 from contracts import MessageCategory
+from contracts.media_kinds import MEDIA_KINDS
 
 Behaviour = Literal["acknowledge", "silence"]
 ACKNOWLEDGE: Behaviour = "acknowledge"
 SILENCE: Behaviour = "silence"
 
-# Evolution `messageType` → the media kind Mirage names it by.
-_KINDS = {
-    "audioMessage": "audio",
-    "imageMessage": "image",
-    "videoMessage": "video",
-    "ptvMessage": "video",
-    "documentMessage": "document",
-    "documentWithCaptionMessage": "document",
-    "stickerMessage": "sticker",
-    "locationMessage": "location",
-    "liveLocationMessage": "location",
-    "contactMessage": "contact",
-    "contactsArrayMessage": "contact",
-}
 # Who answers first when a burst mixes kinds: a voice note asks to be typed before anything else.
 _PRIORITY = ("audio", "image", "video", "document", "location", "contact", "sticker", "other")
 
@@ -111,8 +98,8 @@ class BurstMedia:
     @property
     def kind(self) -> str:
         """audio, image, video, document, sticker, location, contact or other."""
-        if self.message_type in _KINDS:
-            return _KINDS[self.message_type]
+        if self.message_type in MEDIA_KINDS:
+            return MEDIA_KINDS[self.message_type]
         if self.category == MessageCategory.AUDIO:
             return "audio"
         return "other"

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from contracts import ChatKind, MediaInfo, MessageCategory
+from contracts.media_kinds import MEDIA_KINDS
 from contracts.phones import phone_digits
 
 PHONE_SUFFIX = "@s.whatsapp.net"
@@ -226,22 +227,6 @@ def extract_text(message: dict[str, Any] | None) -> str | None:
     return speech_to_text(message)
 
 
-# WhatsApp content key → the media kind Mirage names it by (docs/media.md).
-_MEDIA_KINDS = {
-    "audioMessage": "audio",
-    "imageMessage": "image",
-    "videoMessage": "video",
-    "ptvMessage": "video",
-    "documentMessage": "document",
-    "documentWithCaptionMessage": "document",
-    "stickerMessage": "sticker",
-    "locationMessage": "location",
-    "liveLocationMessage": "location",
-    "contactMessage": "contact",
-    "contactsArrayMessage": "contact",
-}
-
-
 def _opaque_int(value: Any) -> int | None:
     # 64-bit fields arrive as numbers, numeric strings or protobuf Longs (evolution-api.md §4).
     try:
@@ -254,8 +239,8 @@ def media_of(message: dict[str, Any] | None, message_type: str | None) -> MediaI
     """What a media message carries (never its bytes); None for text and protocol messages."""
     if not message:
         return None
-    content_key = next((key for key in _MEDIA_KINDS if isinstance(message.get(key), dict)), None)
-    if content_key is None and message_type in _MEDIA_KINDS:
+    content_key = next((key for key in MEDIA_KINDS if isinstance(message.get(key), dict)), None)
+    if content_key is None and message_type in MEDIA_KINDS:
         content_key = message_type
     if content_key is None:
         return None
@@ -271,7 +256,7 @@ def media_of(message: dict[str, Any] | None, message_type: str | None) -> MediaI
     url = message.get("mediaUrl")
     base64_value = message.get("base64")
     return MediaInfo(
-        kind=_MEDIA_KINDS[content_key],
+        kind=MEDIA_KINDS[content_key],
         mimetype=mimetype[:200] if isinstance(mimetype, str) else None,
         seconds=seconds if isinstance(seconds, int) and not isinstance(seconds, bool) else None,
         file_length=_opaque_int(details.get("fileLength")),
