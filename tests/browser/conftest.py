@@ -93,10 +93,13 @@ class Dashboard:
             return response
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def dashboard(infra: Infra, database_dsn: str) -> AsyncIterator[Dashboard]:
     """Simulator, ingest, guard, generator, sender, scheduler, outreach and analytics as
-    processes, then the api as a process."""
+    processes, then the api as a process.
+
+    Module-scoped: the scheduler and the outreach scanner act on the whole database, so this
+    stack must be gone before another test module starts its own (`MirageStack.start` checks)."""
     stack = MirageStack(
         infra=infra,
         database_dsn=database_dsn,

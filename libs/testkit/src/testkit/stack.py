@@ -39,6 +39,12 @@ EXTRA_SERVICES: tuple[tuple[str, str], ...] = (
     ("analytics", "MIRAGE_ANALYTICS_"),
     ("outreach", "MIRAGE_OUTREACH_"),
 )
+# Services with timers that act on the whole database, not only on their own topics and keys
+# (the scheduler's turns, the outreach scanner, the api's alert sweep, analytics' samples): two
+# stacks running them on one database would take each other's work.
+DATABASE_WIDE_SERVICES = frozenset({"scheduler", "outreach", "api", "analytics"})
+# The stack (by namespace) running database-wide services on each database, while it runs.
+_database_owners: dict[str, str] = {}
 
 
 @dataclass
@@ -152,7 +158,17 @@ class MirageStack:
         )
 
     async def start(self) -> None:
-        """Start the simulator, then the pipeline services, and wait until all are ready."""
+        """Start the simulator, then the pipeline services, and wait until all are ready.
+
+        Refuses to start database-wide services (`DATABASE_WIDE_SERVICES`) on a database where
+        another live stack runs them: give that stack a narrower fixture scope instead."""
+        if DATABASE_WIDE_SERVICES.intersection(self.extra_services):
+            owner = _database_owners.setdefault(self.database_dsn, self.namespace)
+            if owner != self.namespace:
+                raise RuntimeError(
+                    f"stack {owner} still runs database-wide services on this database; stop it"
+                    f" before starting {self.namespace} (their scanners would take each other's work)"
+                )
         for name in ("simulator", *(service for service, _ in PIPELINE_SERVICES), *self.extra_services):
             self.ports.setdefault(name, free_port())
         await self.start_service("simulator")
@@ -175,6 +191,8 @@ class MirageStack:
         """Stop every process gracefully."""
         for process in reversed(list(self.processes.values())):
             process.terminate()
+        if _database_owners.get(self.database_dsn) == self.namespace:
+            del _database_owners[self.database_dsn]
 
     async def create_instance(self, *, auth: str = "jwt", tenant_id: uuid.UUID | None = None) -> Instance:
         """An instance (of a new tenant, or of `tenant_id`), created at the simulator with its
