@@ -11,6 +11,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -72,11 +73,14 @@ class Dashboard:
     url: str
     stack: MirageStack
 
-    async def scan(self, instance: str) -> None:
-        """A person scans the instance's QR code with WhatsApp (the simulator's control API)."""
+    async def scan(self, instance: str) -> dict[str, Any]:
+        """A person scans the instance's QR code with WhatsApp (the simulator's control API);
+        the simulator's answer (its `connection.update` delivery)."""
         async with httpx.AsyncClient(base_url=self.stack.simulator_url, timeout=10) as client:
             response = await client.post(f"/_sim/instances/{instance}/scan", json={})
             response.raise_for_status()
+            answer: dict[str, Any] = response.json()
+            return answer
 
     async def refresh_statistics(self) -> None:
         """Have the analytics service refresh its views now (as its 15-minute timer would)."""

@@ -45,13 +45,22 @@ async def connected_instance(dashboard: Dashboard, tenant: Tenant) -> dict[str, 
     instance: dict[str, Any] = await api(
         dashboard, tenant, "POST", "/instances", json={"name": f"loja-{uuid.uuid4().hex[:6]}"}
     )
-    await dashboard.scan(instance["name"])
+    scanned = await dashboard.scan(instance["name"])
+    states: list[str] = []
 
     async def connected() -> bool:
         found = await api(dashboard, tenant, "GET", f"/instances/{instance['id']}")
+        states.append(found["state"])
         return bool(found["state"] == "connected")
 
-    await wait_until(connected, timeout=20, message=f"{instance['name']} connected")
+    try:
+        await wait_until(connected, timeout=20, message=f"{instance['name']} connected")
+    except AssertionError as error:
+        # Say where the pairing stopped: the scan's webhook as the simulator saw it, Mirage's states.
+        webhooks = await dashboard.simulator("GET", "/_sim/webhooks", params={"instance": instance["name"]})
+        raise AssertionError(
+            f"{error}; scan answered {scanned}; states seen {sorted(set(states))}; webhooks {webhooks.json()}"
+        ) from error
     return instance
 
 
