@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 
 @dataclass
@@ -55,6 +55,8 @@ class OpenAIStub:
     # How many requests fail before it answers normally again (None: all of them).
     fail_times: int | None = None
     reply: Callable[[dict[str, Any]], str] = echo_reply
+    # When set, every request is answered 200 with exactly these bytes (a broken model server).
+    raw_body: bytes | None = None
     calls: list[StubCall] = field(default_factory=list)
     active: int = 0
     peak: int = 0
@@ -82,7 +84,7 @@ class OpenAIStub:
         app = FastAPI()
 
         @app.post("/v1/chat/completions")
-        async def completions(request: Request) -> JSONResponse:
+        async def completions(request: Request) -> Response:
             body = await request.json()
             call = StubCall(body=body, headers=dict(request.headers), started=time.monotonic())
             self.calls.append(call)
@@ -103,6 +105,8 @@ class OpenAIStub:
                         },
                         status_code=status,
                     )
+                if self.raw_body is not None:
+                    return Response(self.raw_body, media_type="application/json")
                 content = self.reply(body)
                 return JSONResponse(
                     {

@@ -141,6 +141,23 @@ async def test_an_empty_answer_is_a_failure(stub: OpenAIStub) -> None:
         await model.close()
 
 
+@pytest.mark.parametrize(
+    "body",
+    [b"not json", b'{"choices": "none"}', b'{"choices": [{"message": {"content": 42}}]}', b"[]"],
+    ids=["not-json", "choices-not-a-list", "content-not-text", "array"],
+)
+async def test_a_malformed_completion_is_a_failure_that_is_not_retried(stub: OpenAIStub, body: bytes) -> None:
+    stub.raw_body = body
+    model = OpenAIReplyModel(endpoint(stub, max_retries=2))
+    try:
+        with pytest.raises(ModelFailure, match="malformed completion") as failure:
+            await model.answer(ModelRequest(chat=CHAT, temperature=0.7))
+    finally:
+        await model.close()
+    assert not failure.value.retryable
+    assert len(stub.calls) == 1
+
+
 async def test_nothing_configured_builds_the_offline_generator() -> None:
     model = build_reply_model(None)
     assert isinstance(model, OfflineReplyModel)
