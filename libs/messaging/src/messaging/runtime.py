@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from faststream.kafka import KafkaBroker
 
-from contracts import Topic
+from contracts import Envelope, Topic
 from messaging.admin import cluster_metadata, ensure_topics
-from messaging.consumer import KeyedConsumer
+from messaging.backoff import RetryPolicy
+from messaging.consumer import Handler, KeyedConsumer
+from messaging.metrics import MessagingMetrics
 from messaging.outbox import OutboxRelay
 from messaging.settings import KafkaSettings
+
+EventT = TypeVar("EventT", bound=Envelope)
 
 
 @dataclass
@@ -21,10 +25,38 @@ class MessagingRuntime:
 
     broker: KafkaBroker
     settings: KafkaSettings
-    consumers: Sequence[KeyedConsumer[Any]] = ()
+    consumers: list[KeyedConsumer[Any]] = field(default_factory=list)
     relay: OutboxRelay | None = None
     # Logical topics the service publishes to (created at start like the consumed ones).
     produces: Iterable[Topic] = field(default_factory=tuple)
+    # The service's metrics registry for the consumers `consume` adds.
+    metrics: MessagingMetrics | None = None
+
+    def consume(
+        self,
+        topic: Topic,
+        consumer: str,
+        handler: Handler[EventT],
+        *,
+        accepts: Sequence[type[EventT]] | None = None,
+        retry: RetryPolicy | None = None,
+        max_concurrency: int | None = None,
+    ) -> KeyedConsumer[EventT]:
+        """Add one consumer group (`consumer`) on `topic`, on this runtime's broker, settings and
+        metrics; `register` declares it with the others."""
+        keyed = KeyedConsumer(
+            broker=self.broker,
+            settings=self.settings,
+            topic=topic,
+            consumer=consumer,
+            handler=handler,
+            accepts=accepts,
+            retry=retry,
+            max_concurrency=max_concurrency,
+            metrics=self.metrics,
+        )
+        self.consumers.append(keyed)
+        return keyed
 
     def register(self) -> None:
         """Declare every consumer's subscriber on the broker."""

@@ -11,7 +11,7 @@ from analytics.metrics import AnalyticsMetrics
 from analytics.refresher import ViewRefresher
 from analytics.settings import AnalyticsSettings
 from analytics.writer import StatsWriter
-from messaging import KeyedConsumer, MessagingRuntime, consumer_groups_of, create_broker
+from messaging import MessagingRuntime, consumer_groups_of, create_broker
 from service_runtime import ServiceHost, configure_logging, configure_tracing
 
 
@@ -34,18 +34,10 @@ def create_app(settings: AnalyticsSettings) -> FastAPI:
     messaging = MessagingRuntime(
         broker=broker,
         settings=settings.kafka,
-        consumers=[
-            KeyedConsumer(
-                broker=broker,
-                settings=settings.kafka,
-                topic=group.topic,
-                consumer=group.name,
-                handler=writer.handler(group.topic),
-                metrics=host.messaging_metrics,
-            )
-            for group in consumer_groups_of("analytics")
-        ],
+        metrics=host.messaging_metrics,
     )
+    for group in consumer_groups_of("analytics"):
+        messaging.consume(group.topic, group.name, writer.handler(group.topic))
     messaging.register()
     started = _Started()
 

@@ -33,7 +33,7 @@ from analytics.tables import VIEWS
 from analytics.writer import StatsWriter
 from contracts import Topic
 from database import create_pool
-from messaging import ANALYTICS_CONSUMER, KafkaSettings, KeyedConsumer, MessagingRuntime, create_broker
+from messaging import ANALYTICS_CONSUMER, KafkaSettings, MessagingRuntime, create_broker
 from redis_client import create_redis
 
 log = structlog.get_logger(__name__)
@@ -112,17 +112,8 @@ async def rebuild(settings: AnalyticsSettings) -> RebuildReport:
     writer = StatsWriter(settings, AnalyticsMetrics(), schema=target)
     writer.bind(pool=pool)
     broker = create_broker(kafka, client_id="mirage-analytics-rebuild")
-    consumers = [
-        KeyedConsumer(
-            broker=broker,
-            settings=kafka,
-            topic=topic,
-            consumer=ANALYTICS_CONSUMER,
-            handler=writer.handler(topic),
-        )
-        for topic in Topic
-    ]
-    runtime = MessagingRuntime(broker=broker, settings=kafka, consumers=consumers)
+    runtime = MessagingRuntime(broker=broker, settings=kafka)
+    consumers = [runtime.consume(topic, ANALYTICS_CONSUMER, writer.handler(topic)) for topic in Topic]
     runtime.register()
     topics = [consumer.physical_topic for consumer in consumers]
     running = False

@@ -41,7 +41,7 @@ from api.tenants.routes import router as tenants_router
 from api.warmup.routes import router as warmup_router
 from contracts import Topic
 from evolution_client import EvolutionClient
-from messaging import KeyedConsumer, MessagingRuntime, Outbox, OutboxRelay, create_broker
+from messaging import MessagingRuntime, Outbox, OutboxRelay, create_broker
 from quotas import QuotaGate
 from service_runtime import ServiceHost, StartupError, configure_logging, configure_tracing
 
@@ -74,35 +74,19 @@ def create_app(settings: ApiSettings) -> FastAPI:
     outbox = Outbox(PRODUCER, namespace=settings.kafka.topic_prefix)
     intake = AlertIntake(outbox=outbox)
     lifecycle = LifecycleAlerts(outbox=outbox)
-    consumers = (
-        KeyedConsumer(
-            broker=broker,
-            settings=settings.kafka,
-            topic=Topic.ADMIN_ALERT,
-            consumer=ALERTS_CONSUMER,
-            handler=intake.on_admin_alert,
-            metrics=host.messaging_metrics,
-        ),
-        KeyedConsumer(
-            broker=broker,
-            settings=settings.kafka,
-            topic=Topic.INSTANCE_STATUS_CHANGED,
-            consumer=LIFECYCLE_CONSUMER,
-            handler=lifecycle.on_status_changed,
-            metrics=host.messaging_metrics,
-        ),
-    )
     messaging = MessagingRuntime(
         broker=broker,
         settings=settings.kafka,
-        consumers=consumers,
         produces=[
             Topic.INSTANCE_STATUS_CHANGED,
             Topic.ADMIN_ALERT,
             Topic.SEND_REQUESTED,
             Topic.OUTREACH_REQUESTED,
         ],
+        metrics=host.messaging_metrics,
     )
+    messaging.consume(Topic.ADMIN_ALERT, ALERTS_CONSUMER, intake.on_admin_alert)
+    messaging.consume(Topic.INSTANCE_STATUS_CHANGED, LIFECYCLE_CONSUMER, lifecycle.on_status_changed)
     messaging.register()
 
     async def startup() -> None:

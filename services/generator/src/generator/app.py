@@ -15,7 +15,7 @@ from generator.reply_model import ModelMetrics, build_reply_model
 from generator.settings import GeneratorSettings
 from generator.turns import TURN_CONSUMER, TurnWriter
 from generator.vision import VisionModel
-from messaging import KeyedConsumer, MessagingRuntime, OutboxRelay, create_broker
+from messaging import MessagingRuntime, OutboxRelay, create_broker
 from service_runtime import ServiceHost, configure_logging, configure_tracing
 
 log = structlog.get_logger(__name__)
@@ -41,37 +41,21 @@ def create_app(settings: GeneratorSettings, *, environ: Mapping[str, str] | None
     messaging = MessagingRuntime(
         broker=broker,
         settings=settings.kafka,
-        consumers=[
-            # Concurrent across conversations, in order within one.
-            KeyedConsumer(
-                broker=broker,
-                settings=settings.kafka,
-                topic=Topic.REPLY_REQUESTED,
-                consumer=CONSUMER,
-                handler=generator.on_reply_requested,
-                max_concurrency=settings.max_concurrent_conversations,
-                metrics=host.messaging_metrics,
-            ),
-            # Warm-up turns have a topic and group of their own: they never queue behind replies.
-            KeyedConsumer(
-                broker=broker,
-                settings=settings.kafka,
-                topic=Topic.TURN_REQUESTED,
-                consumer=TURN_CONSUMER,
-                handler=turns.on_turn_requested,
-                metrics=host.messaging_metrics,
-            ),
-            # Campaign rewrites too: a large campaign never delays a reply to a person.
-            KeyedConsumer(
-                broker=broker,
-                settings=settings.kafka,
-                topic=Topic.PERSONALISE_REQUESTED,
-                consumer=PERSONALISE_CONSUMER,
-                handler=campaign_messages.on_personalise_requested,
-                metrics=host.messaging_metrics,
-            ),
-        ],
         produces=(Topic.REPLY_GENERATED, Topic.SEND_REQUESTED),
+        metrics=host.messaging_metrics,
+    )
+    # Concurrent across conversations, in order within one.
+    messaging.consume(
+        Topic.REPLY_REQUESTED,
+        CONSUMER,
+        generator.on_reply_requested,
+        max_concurrency=settings.max_concurrent_conversations,
+    )
+    # Warm-up turns have a topic and group of their own: they never queue behind replies.
+    messaging.consume(Topic.TURN_REQUESTED, TURN_CONSUMER, turns.on_turn_requested)
+    # Campaign rewrites too: a large campaign never delays a reply to a person.
+    messaging.consume(
+        Topic.PERSONALISE_REQUESTED, PERSONALISE_CONSUMER, campaign_messages.on_personalise_requested
     )
     messaging.register()
 

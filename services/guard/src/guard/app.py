@@ -17,7 +17,7 @@ from guard.redis_keys import GuardRedisKeys
 from guard.service import CONSUMER, PRODUCER, Guard
 from guard.settings import GuardSettings
 from guard.transcription import build_transcriber
-from messaging import KeyedConsumer, MessagingRuntime, Outbox, OutboxRelay, create_broker
+from messaging import MessagingRuntime, Outbox, OutboxRelay, create_broker
 from service_runtime import PeriodicTask, ServiceHost, configure_logging, configure_tracing
 
 PRODUCES = (Topic.REPLY_REQUESTED, Topic.CONVERSATION_BLOCKED, Topic.CONTACT_OPTED_OUT, Topic.ADMIN_ALERT)
@@ -44,18 +44,10 @@ def create_app(settings: GuardSettings, *, environ: Mapping[str, str] | None = N
     messaging = MessagingRuntime(
         broker=broker,
         settings=settings.kafka,
-        consumers=[
-            KeyedConsumer(
-                broker=broker,
-                settings=settings.kafka,
-                topic=Topic.MESSAGE_RECEIVED,
-                consumer=CONSUMER,
-                handler=guard.on_message_received,
-                metrics=host.messaging_metrics,
-            )
-        ],
         produces=PRODUCES,
+        metrics=host.messaging_metrics,
     )
+    messaging.consume(Topic.MESSAGE_RECEIVED, CONSUMER, guard.on_message_received)
     messaging.register()
 
     async def startup() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from contracts import Topic
-from messaging import KeyedConsumer, MessagingRuntime, Outbox, OutboxRelay, create_broker
+from messaging import MessagingRuntime, Outbox, OutboxRelay, create_broker
 from outreach.metrics import OutreachMetrics
 from outreach.scanner import DueTargetScanner
 from outreach.service import CONSENT_CONSUMER, CONSUMER, OUTCOMES_CONSUMER, PRODUCER, OutreachWorker
@@ -29,42 +29,13 @@ def create_app(settings: OutreachSettings) -> FastAPI:
     messaging = MessagingRuntime(
         broker=broker,
         settings=settings.kafka,
-        consumers=[
-            KeyedConsumer(
-                broker=broker,
-                settings=settings.kafka,
-                topic=Topic.OUTREACH_REQUESTED,
-                consumer=CONSUMER,
-                handler=worker.on_outreach_requested,
-                metrics=host.messaging_metrics,
-            ),
-            KeyedConsumer(
-                broker=broker,
-                settings=settings.kafka,
-                topic=Topic.MESSAGE_SENT,
-                consumer=OUTCOMES_CONSUMER,
-                handler=worker.on_message_sent,
-                metrics=host.messaging_metrics,
-            ),
-            KeyedConsumer(
-                broker=broker,
-                settings=settings.kafka,
-                topic=Topic.MESSAGE_FAILED,
-                consumer=OUTCOMES_CONSUMER,
-                handler=worker.on_message_failed,
-                metrics=host.messaging_metrics,
-            ),
-            KeyedConsumer(
-                broker=broker,
-                settings=settings.kafka,
-                topic=Topic.CONTACT_OPTED_OUT,
-                consumer=CONSENT_CONSUMER,
-                handler=worker.on_consent_changed,
-                metrics=host.messaging_metrics,
-            ),
-        ],
         produces=PRODUCES,
+        metrics=host.messaging_metrics,
     )
+    messaging.consume(Topic.OUTREACH_REQUESTED, CONSUMER, worker.on_outreach_requested)
+    messaging.consume(Topic.MESSAGE_SENT, OUTCOMES_CONSUMER, worker.on_message_sent)
+    messaging.consume(Topic.MESSAGE_FAILED, OUTCOMES_CONSUMER, worker.on_message_failed)
+    messaging.consume(Topic.CONTACT_OPTED_OUT, CONSENT_CONSUMER, worker.on_consent_changed)
     messaging.register()
 
     async def startup() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from contracts import Topic
-from messaging import KeyedConsumer, MessagingRuntime, OutboxRelay, create_broker
+from messaging import MessagingRuntime, OutboxRelay, create_broker
 from scheduler.budget import NumberBudget
 from scheduler.control_routes import control_router
 from scheduler.dependencies import CONSUMER, PRODUCER
@@ -27,19 +27,11 @@ def create_app(settings: SchedulerSettings) -> FastAPI:
     messaging = MessagingRuntime(
         broker=broker,
         settings=settings.kafka,
-        consumers=[
-            # Every replica watches turns arrive at the peer numbers (its own consumer group).
-            KeyedConsumer(
-                broker=broker,
-                settings=settings.kafka,
-                topic=Topic.MESSAGE_RECEIVED,
-                consumer=CONSUMER,
-                handler=scheduler.on_message_received,
-                metrics=host.messaging_metrics,
-            )
-        ],
         produces=(Topic.ROUND_STARTED, Topic.ROUND_COMPLETED, Topic.TURN_REQUESTED, Topic.ADMIN_ALERT),
+        metrics=host.messaging_metrics,
     )
+    # Every replica watches turns arrive at the peer numbers (its own consumer group).
+    messaging.consume(Topic.MESSAGE_RECEIVED, CONSUMER, scheduler.on_message_received)
     messaging.register()
     leadership = Leadership(
         settings.postgres,

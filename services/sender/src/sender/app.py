@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from contracts import Topic
 from evolution_client import EvolutionClient, EvolutionSettings, PreciseAiohttpTransport
-from messaging import KeyedConsumer, MessagingRuntime, OutboxRelay, RetryPolicy, create_broker
+from messaging import MessagingRuntime, OutboxRelay, RetryPolicy, create_broker
 from sender.outcomes import PRODUCER
 from sender.send_metrics import CountingRelay, SendMetrics
 from sender.sending import CONSUMER, SendService
@@ -33,21 +33,17 @@ def create_app(settings: SenderSettings) -> FastAPI:
     messaging = MessagingRuntime(
         broker=broker,
         settings=settings.kafka,
-        consumers=[
-            KeyedConsumer(
-                broker=broker,
-                settings=settings.kafka,
-                topic=Topic.SEND_REQUESTED,
-                consumer=CONSUMER,
-                handler=sender.send,
-                # Re-runs the handler only after unexpected errors; HTTP attempts are counted in
-                # the database, so a re-run never adds one beyond `retry.attempts`.
-                retry=RetryPolicy(attempts=settings.handler_attempts),
-                max_concurrency=settings.max_concurrent_sends,
-                metrics=host.messaging_metrics,
-            )
-        ],
+        metrics=host.messaging_metrics,
         produces=(Topic.MESSAGE_SENT, Topic.MESSAGE_FAILED, Topic.ADMIN_ALERT),
+    )
+    messaging.consume(
+        Topic.SEND_REQUESTED,
+        CONSUMER,
+        sender.send,
+        # Re-runs the handler only after unexpected errors; HTTP attempts are counted in the
+        # database, so a re-run never adds one beyond `retry.attempts`.
+        retry=RetryPolicy(attempts=settings.handler_attempts),
+        max_concurrency=settings.max_concurrent_sends,
     )
     messaging.register()
 
