@@ -19,16 +19,22 @@ import time
 import uuid
 
 import asyncpg
-import httpx2
-import openai
 from aiokafka import AIOKafkaProducer
 
-from bench.harness import LOG_DIR, bench_line, fresh_database, go_tool, infrastructure, process, wait_http
-from contracts import GenerateReply, GenerateReplyData, partition_key, stable_id
+from bench.harness import LOG_DIR, bench_line, fresh_database, infrastructure
+from bench.model_path import (
+    generator_process,
+    model_stub,
+    publish_burst,
+    replies_stored,
+    seed_chat,
+    seed_number,
+    services_sdk_client,
+)
+from contracts import GenerateReply, GenerateReplyData, stable_id
 from messaging import KafkaSettings, ensure_topics
 from testkit import free_port, wait_until
 from testkit.namespaces import new_namespace
-from testkit.processes import ServiceProcess
 
 REQUESTS = 1500
 MODEL_LATENCY_MS = 500
@@ -40,30 +46,11 @@ async def _seed(
     """A tenant, an instance and `count` conversations, each with one inbound message."""
     conn = await asyncpg.connect(dsn)
     try:
-        tenant = await conn.fetchval(
-            "INSERT INTO tenants (slug, name) VALUES ($1, 'bench') RETURNING id", uuid.uuid4().hex
-        )
-        name = f"gen-{uuid.uuid4().hex[:8]}"
-        instance = await conn.fetchval(
-            "INSERT INTO instances (tenant_id, name, webhook_secret, state)"
-            " VALUES ($1, $2, 's', 'connected') RETURNING id",
-            tenant,
-            name,
-        )
+        tenant, instance, name = await seed_number(conn, "gen")
         rows = []
         for index in range(count):
-            contact = await conn.fetchval(
-                "INSERT INTO contacts (tenant_id, jid, phone) VALUES ($1, $2, $3) RETURNING id",
-                tenant,
-                f"55116{index:08d}@s.whatsapp.net",
-                f"55116{index:08d}",
-            )
-            conversation = await conn.fetchval(
-                "INSERT INTO conversations (tenant_id, instance_id, contact_id, chat_kind)"
-                " VALUES ($1, $2, $3, 'direct') RETURNING id",
-                tenant,
-                instance,
-                contact,
+            contact, conversation = await seed_chat(
+                conn, tenant, instance, f"55116{index:08d}@s.whatsapp.net"
             )
             message = await conn.fetchval(
                 "INSERT INTO messages (tenant_id, instance_id, conversation_id, contact_id, provider_id,"
@@ -85,16 +72,7 @@ async def _seed(
 
 async def _baseline(base_url: str, count: int) -> float:
     """Completions per second straight through the SDK, all requests at once."""
-    # The same client configuration as the generator's: the aiohttp transport, 256 connections.
-    client = openai.AsyncOpenAI(
-        base_url=base_url,
-        api_key="sk-bench",
-        max_retries=0,
-        timeout=60,
-        http_client=openai.DefaultAioHttpClient(
-            limits=httpx2.Limits(max_connections=256, max_keepalive_connections=256)
-        ),
-    )
+    client = services_sdk_client(base_url)
     messages = [{"role": "user", "content": "Vocês têm o modelo azul em estoque?"}]
 
     async def one() -> None:
@@ -122,37 +100,25 @@ async def main(count: int = REQUESTS) -> list[str]:
         )
         await ensure_topics(kafka, [kafka.topic("reply.requested")])
         stub_port, generator_port = free_port(), free_port()
-        common = {"MIRAGE_RUNTIME__LOG_LEVEL": "WARNING", "OTEL_SDK_DISABLED": "true"}
-        generator = ServiceProcess(
-            "generator",
-            "generator.main",
-            {
-                **common,
-                "MIRAGE_GENERATOR_RUNTIME__PORT": str(generator_port),
-                "MIRAGE_GENERATOR_POSTGRES__DSN": dsn,
-                "MIRAGE_GENERATOR_KAFKA__BOOTSTRAP_SERVERS": infra.kafka_bootstrap,
-                "MIRAGE_GENERATOR_KAFKA__TOPIC_PREFIX": kafka.topic_prefix,
-                "MIRAGE_GENERATOR_KAFKA__GROUP_PREFIX": kafka.group_prefix,
-                "MIRAGE_GENERATOR_MODEL__BASE_URL": f"http://127.0.0.1:{stub_port}/v1",
-                "MIRAGE_GENERATOR_MODEL__API_KEY": "sk-bench",
-                "MIRAGE_GENERATOR_TYPING__HUMAN_DELAYS": "false",
-            },
-            LOG_DIR / f"generator-bench-{token}-generator.log",
-            ready_url=f"http://127.0.0.1:{generator_port}/readyz",
-        )
-        stub_argv = [
-            str(go_tool("modelstub")),
-            "-addr",
-            f"127.0.0.1:{stub_port}",
-            "-latency",
-            f"{MODEL_LATENCY_MS}ms",
-        ]
-        with process("modelstub", stub_argv, {}) as stub:
-            await wait_http(f"http://127.0.0.1:{stub_port}/healthz", stub)
+        env = {
+            "MIRAGE_RUNTIME__LOG_LEVEL": "WARNING",
+            "OTEL_SDK_DISABLED": "true",
+            "MIRAGE_GENERATOR_POSTGRES__DSN": dsn,
+            "MIRAGE_GENERATOR_KAFKA__BOOTSTRAP_SERVERS": infra.kafka_bootstrap,
+            "MIRAGE_GENERATOR_KAFKA__TOPIC_PREFIX": kafka.topic_prefix,
+            "MIRAGE_GENERATOR_KAFKA__GROUP_PREFIX": kafka.group_prefix,
+        }
+        async with model_stub(stub_port, latency_ms=MODEL_LATENCY_MS) as model_url:
+            generator = generator_process(
+                port=generator_port,
+                model_url=model_url,
+                env=env,
+                log_path=LOG_DIR / f"generator-bench-{token}-generator.log",
+            )
             generator.start()
             try:
                 await generator.wait_ready()
-                baseline_rps = await _baseline(f"http://127.0.0.1:{stub_port}/v1", count)
+                baseline_rps = await _baseline(model_url, count)
                 producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all", linger_ms=5)
                 await producer.start()
                 commands = [
@@ -173,19 +139,12 @@ async def main(count: int = REQUESTS) -> list[str]:
                 ]
                 pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2)
                 start = time.perf_counter()
-                await asyncio.gather(
-                    *(
-                        producer.send(
-                            kafka.topic("reply.requested"),
-                            command.to_json_bytes(),
-                            key=partition_key(command),
-                        )
-                        for command in commands
-                    )
-                )
-                await producer.flush()
+                await publish_burst(producer, kafka.topic("reply.requested"), commands)
                 await wait_until(
-                    lambda: _stored(pool, count), timeout=300, interval=0.1, message=f"{count} replies stored"
+                    lambda: replies_stored(pool, count),
+                    timeout=300,
+                    interval=0.1,
+                    message=f"{count} replies stored",
                 )
                 elapsed = time.perf_counter() - start
                 await pool.close()
@@ -205,10 +164,6 @@ async def main(count: int = REQUESTS) -> list[str]:
             **{"pass": rps >= 100},
         )
     ]
-
-
-async def _stored(pool: asyncpg.Pool, count: int) -> bool:
-    return bool(await pool.fetchval("SELECT count(*) FROM replies") >= count)
 
 
 if __name__ == "__main__":

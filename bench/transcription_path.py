@@ -31,11 +31,18 @@ import uuid
 from datetime import UTC, datetime
 
 import asyncpg
-import httpx2
-import openai
 from aiokafka import AIOKafkaProducer
 
-from bench.harness import LOG_DIR, bench_line, fresh_database, go_tool, infrastructure, process, wait_http
+from bench.harness import LOG_DIR, bench_line, fresh_database, infrastructure
+from bench.model_path import (
+    generator_process,
+    model_stub,
+    publish_burst,
+    replies_stored,
+    seed_chat,
+    seed_number,
+    services_sdk_client,
+)
 from bench.process_cpu import sample
 from contracts import (
     ChatKind,
@@ -43,7 +50,6 @@ from contracts import (
     MessageCategory,
     MessageReceived,
     MessageReceivedData,
-    partition_key,
     stable_id,
 )
 from messaging import KafkaSettings, ensure_topics
@@ -93,16 +99,7 @@ async def _seed(dsn: str, count: int) -> list[MessageReceived]:
     `message.received` ingest would have published for each."""
     conn = await asyncpg.connect(dsn)
     try:
-        tenant = await conn.fetchval(
-            "INSERT INTO tenants (slug, name) VALUES ($1, 'bench') RETURNING id", uuid.uuid4().hex
-        )
-        name = f"voice-{uuid.uuid4().hex[:8]}"
-        instance = await conn.fetchval(
-            "INSERT INTO instances (tenant_id, name, webhook_secret, state)"
-            " VALUES ($1, $2, 's', 'connected') RETURNING id",
-            tenant,
-            name,
-        )
+        tenant, instance, name = await seed_number(conn, "voice")
         events = []
         now = datetime.now(UTC)
         async with conn.transaction():
@@ -120,19 +117,7 @@ async def _seed(dsn: str, count: int) -> list[MessageReceived]:
                     len(webhook),
                     webhook,
                 )
-                contact = await conn.fetchval(
-                    "INSERT INTO contacts (tenant_id, jid, phone) VALUES ($1, $2, $3) RETURNING id",
-                    tenant,
-                    _jid(index),
-                    _jid(index).split("@", 1)[0],
-                )
-                conversation = await conn.fetchval(
-                    "INSERT INTO conversations (tenant_id, instance_id, contact_id, chat_kind)"
-                    " VALUES ($1, $2, $3, 'direct') RETURNING id",
-                    tenant,
-                    instance,
-                    contact,
-                )
+                contact, conversation = await seed_chat(conn, tenant, instance, _jid(index))
                 message = await conn.fetchval(
                     "INSERT INTO messages (tenant_id, instance_id, conversation_id, contact_id, provider_id,"
                     " direction, origin, source_event, chat_jid, message_type, category, text, sent_at,"
@@ -188,19 +173,7 @@ async def _seed(dsn: str, count: int) -> list[MessageReceived]:
 async def _baseline(base_url: str, count: int) -> float:
     """Voice notes per second straight through the SDK: transcribe then answer, all at once."""
 
-    # The guard's and the generator's client configuration: the aiohttp transport, 256 connections.
-    def client() -> openai.AsyncOpenAI:
-        return openai.AsyncOpenAI(
-            base_url=base_url,
-            api_key="sk-bench",
-            max_retries=0,
-            timeout=60,
-            http_client=openai.DefaultAioHttpClient(
-                limits=httpx2.Limits(max_connections=256, max_keepalive_connections=256)
-            ),
-        )
-
-    transcriber, chat = client(), client()
+    transcriber, chat = services_sdk_client(base_url), services_sdk_client(base_url)
 
     async def one() -> None:
         result = await transcriber.audio.transcriptions.create(
@@ -237,7 +210,6 @@ async def main(count: int = VOICE_NOTES) -> list[str]:
         )
         await ensure_topics(kafka, [kafka.topic("message.received"), kafka.topic("reply.requested")])
         stub_port, guard_port, generator_port = free_port(), free_port(), free_port()
-        stub_url = f"http://127.0.0.1:{stub_port}/v1"
         common = {
             "MIRAGE_RUNTIME__LOG_LEVEL": "WARNING",
             "OTEL_SDK_DISABLED": "true",
@@ -248,46 +220,31 @@ async def main(count: int = VOICE_NOTES) -> list[str]:
             "MIRAGE_REDIS__URL": infra.redis_url,
             "MIRAGE_REDIS__KEY_PREFIX": f"{namespace}:",
         }
-        guard = ServiceProcess(
-            "guard",
-            "guard.main",
-            {
-                **common,
-                "MIRAGE_GUARD_RUNTIME__PORT": str(guard_port),
-                "MIRAGE_GUARD_POLICY__DEBOUNCE_WINDOW_MS": "0",
-                "MIRAGE_GUARD_TRANSCRIPTION__BASE_URL": stub_url,
-                "MIRAGE_GUARD_TRANSCRIPTION__API_KEY": "sk-bench",
-                # Nothing is fetched from Evolution (the bytes came with the webhook).
-                "MIRAGE_EVOLUTION__BASE_URL": "http://127.0.0.1:9",
-                "MIRAGE_EVOLUTION__API_KEY": "unused",
-            },
-            LOG_DIR / f"transcription-bench-{token}-guard.log",
-            ready_url=f"http://127.0.0.1:{guard_port}/readyz",
-        )
-        generator = ServiceProcess(
-            "generator",
-            "generator.main",
-            {
-                **common,
-                "MIRAGE_GENERATOR_RUNTIME__PORT": str(generator_port),
-                "MIRAGE_GENERATOR_MODEL__BASE_URL": stub_url,
-                "MIRAGE_GENERATOR_MODEL__API_KEY": "sk-bench",
-                "MIRAGE_GENERATOR_TYPING__HUMAN_DELAYS": "false",
-            },
-            LOG_DIR / f"transcription-bench-{token}-generator.log",
-            ready_url=f"http://127.0.0.1:{generator_port}/readyz",
-        )
-        stub_argv = [
-            str(go_tool("modelstub")),
-            "-addr",
-            f"127.0.0.1:{stub_port}",
-            "-latency",
-            f"{MODEL_LATENCY_MS}ms",
-            "-transcription-latency",
-            f"{TRANSCRIPTION_LATENCY_MS}ms",
-        ]
-        with process("modelstub", stub_argv, {}) as stub:
-            await wait_http(f"http://127.0.0.1:{stub_port}/healthz", stub)
+        async with model_stub(
+            stub_port, latency_ms=MODEL_LATENCY_MS, transcription_latency_ms=TRANSCRIPTION_LATENCY_MS
+        ) as stub_url:
+            guard = ServiceProcess(
+                "guard",
+                "guard.main",
+                {
+                    **common,
+                    "MIRAGE_GUARD_RUNTIME__PORT": str(guard_port),
+                    "MIRAGE_GUARD_POLICY__DEBOUNCE_WINDOW_MS": "0",
+                    "MIRAGE_GUARD_TRANSCRIPTION__BASE_URL": stub_url,
+                    "MIRAGE_GUARD_TRANSCRIPTION__API_KEY": "sk-bench",
+                    # Nothing is fetched from Evolution (the bytes came with the webhook).
+                    "MIRAGE_EVOLUTION__BASE_URL": "http://127.0.0.1:9",
+                    "MIRAGE_EVOLUTION__API_KEY": "unused",
+                },
+                LOG_DIR / f"transcription-bench-{token}-guard.log",
+                ready_url=f"http://127.0.0.1:{guard_port}/readyz",
+            )
+            generator = generator_process(
+                port=generator_port,
+                model_url=stub_url,
+                env=common,
+                log_path=LOG_DIR / f"transcription-bench-{token}-generator.log",
+            )
             guard.start()
             generator.start()
             try:
@@ -301,17 +258,12 @@ async def main(count: int = VOICE_NOTES) -> list[str]:
                 pids = {"guard": guard.process.pid, "generator": generator.process.pid}
                 cpu_before = sample(pids, {})
                 start = time.perf_counter()
-                await asyncio.gather(
-                    *(
-                        producer.send(
-                            kafka.topic("message.received"), event.to_json_bytes(), key=partition_key(event)
-                        )
-                        for event in events
-                    )
-                )
-                await producer.flush()
+                await publish_burst(producer, kafka.topic("message.received"), events)
                 await wait_until(
-                    lambda: _stored(pool, count), timeout=600, interval=0.1, message=f"{count} replies stored"
+                    lambda: replies_stored(pool, count),
+                    timeout=600,
+                    interval=0.1,
+                    message=f"{count} replies stored",
                 )
                 elapsed = time.perf_counter() - start
                 cpu_ms = cpu_before.per_message_ms(sample(pids, {}), count)
@@ -339,10 +291,6 @@ async def main(count: int = VOICE_NOTES) -> list[str]:
             **{"pass": rps >= GOAL_PER_S},
         )
     ]
-
-
-async def _stored(pool: asyncpg.Pool, count: int) -> bool:
-    return bool(await pool.fetchval("SELECT count(*) FROM replies") >= count)
 
 
 async def _check(pool: asyncpg.Pool) -> tuple[int, int]:
