@@ -319,6 +319,12 @@ async def test_personas_are_created_edited_and_tried_in_the_sandbox(
                 "temperature": "0,5",
                 "model": "",
                 "emoji": "on",
+                "media_video": "silence",
+                "media_sticker": "acknowledge",
+                "media_document": "own",
+                "media_document_text": "Recebi seu documento! Já vou olhar.",
+                "media_audio_fallback": "Não consegui ouvir seu áudio. Pode escrever?",
+                "media_image_fallback": "",
             },
         )
         assert created.status_code == 303, created.text
@@ -327,6 +333,38 @@ async def test_personas_are_created_edited_and_tried_in_the_sandbox(
         assert stored["temperature"] == 0.5
         assert stored["emoji"] is True
         assert stored["model"] is None
+        assert stored["media_replies"] == {
+            "video": "silence",
+            "sticker": "acknowledge",
+            "document": "Recebi seu documento! Já vou olhar.",
+            "audio_fallback": "Não consegui ouvir seu áudio. Pode escrever?",
+        }
+        page = await client.get(f"/ui/personas/{persona_id}?lang=pt-BR")
+        assert "Quando a mensagem não tem texto" in page.text
+        video_choice = re.search(r'<select id="media_video"[^>]*>.*?</select>', page.text, re.S)
+        assert video_choice is not None
+        assert '<option value="silence" selected>' in video_choice.group(0)
+        assert 'value="Recebi seu documento! Já vou olhar."' in page.text
+
+        # An own text that reads like a misspelt choice is refused under its kind, nothing saved.
+        refused = await client.post(
+            f"/ui/personas/{persona_id}",
+            data={
+                "csrf_token": csrf,
+                "name": "Bia",
+                "system_prompt": "Você é a Bia.",
+                "language": "pt-BR",
+                "max_length": "300",
+                "temperature": "0.5",
+                "media_video": "own",
+                "media_video_text": "silent",
+            },
+        )
+        assert refused.status_code == 422
+        assert 'id="media_video-error"' in refused.text
+        assert 'value="silent"' in refused.text, "what was typed is shown again"
+        unchanged = (await shared_api.client.get(f"/personas/{persona_id}", headers=tenant.headers)).json()
+        assert unchanged["media_replies"] == stored["media_replies"]
 
         edited = await client.post(
             f"/ui/personas/{persona_id}",
@@ -343,6 +381,7 @@ async def test_personas_are_created_edited_and_tried_in_the_sandbox(
         assert edited.status_code == 303
         stored = (await shared_api.client.get(f"/personas/{persona_id}", headers=tenant.headers)).json()
         assert (stored["name"], stored["emoji"], stored["model"]) == ("Bia 2", False, "gpt-test")
+        assert stored["media_replies"] == {}, "the form is the whole persona: no media choice is the defaults"
 
         reply = await client.post(
             f"/ui/api/personas/{persona_id}/sandbox",

@@ -19,6 +19,7 @@ from api.conversations.repository import ConversationFilter
 from api.dashboard.forms import form_fields
 from api.dashboard.i18n import Translator, language_of
 from api.dashboard.instance_rows import instance_row
+from api.dashboard.persona_media import error_field, posted_media_replies, rows_from_form, rows_from_stored
 from api.dashboard.rendering import SECURITY_HEADERS, formatter_for, render
 from api.dashboard.signin import to_login
 from api.dashboard.thread import contact_label, conversation_tone, message_view, state_explanation
@@ -216,7 +217,13 @@ async def conversation_action(
 def _persona_values(persona: Persona | None) -> dict[str, Any]:
     if persona is None:
         defaults = PersonaCreate(name="x")
-        return {**defaults.model_dump(), "name": "", "system_prompt": DEFAULT_SYSTEM_PROMPT, "model": ""}
+        return {
+            **defaults.model_dump(),
+            "name": "",
+            "system_prompt": DEFAULT_SYSTEM_PROMPT,
+            "model": "",
+            "media": rows_from_stored({}),
+        }
     return {
         "name": persona.name,
         "system_prompt": persona.system_prompt,
@@ -226,6 +233,7 @@ def _persona_values(persona: Persona | None) -> dict[str, Any]:
         # Stored as a float4: 0.7 reads back as 0.699999988…
         "temperature": round(persona.temperature, 2),
         "model": persona.model or "",
+        "media": rows_from_stored(persona.media_replies),
     }
 
 
@@ -238,13 +246,15 @@ def _posted_persona(fields: dict[str, str]) -> dict[str, Any]:
         "emoji": fields.get("emoji") == "on",
         "temperature": fields.get("temperature", "").strip().replace(",", "."),
         "model": fields.get("model", "").strip() or None,
+        "media_replies": posted_media_replies(fields),
     }
 
 
 def _field_errors(error: ValidationError, t: Translator) -> dict[str, str]:
     found: dict[str, str] = {}
     for item in error.errors():
-        name = str(item["loc"][0]) if item.get("loc") else "form"
+        location = tuple(item.get("loc") or ())
+        name = error_field(location) or (str(location[0]) if location else "form")
         found.setdefault(name, t("persona.field_error", message=item.get("msg", "")))
     return found
 
@@ -288,6 +298,8 @@ async def _save_persona(
         return _forbidden()
     t = Translator(language_of(request))
     values = _posted_persona(fields)
+    # What the form shows again when it is refused: the section as posted.
+    shown = {**values, "media": rows_from_form(fields)}
     schema: type[BaseModel] = PersonaUpdate if persona else PersonaCreate
     try:
         body = schema.model_validate(values)
@@ -296,7 +308,7 @@ async def _save_persona(
             request,
             viewer,
             persona=persona,
-            values=values,
+            values=shown,
             errors=_field_errors(error, t),
             form_error=t("persona.invalid"),
             status_code=422,
@@ -316,7 +328,7 @@ async def _save_persona(
             request,
             viewer,
             persona=persona,
-            values=values,
+            values=shown,
             errors={"name": message} if error.code == "persona_name_taken" else {},
             form_error=message,
             status_code=409 if error.code == "persona_name_taken" else 422,
