@@ -288,6 +288,20 @@ async def test_conversations_show_the_thread_and_take_over(
         assert (await client.get(f"/ui/conversations/{uuid.uuid4()}")).status_code == 404
 
 
+def persona_form(csrf: str, **fields: str) -> dict[str, str]:
+    """A persona form post: Bia's fields, with `fields` changed or added."""
+    base = {
+        "csrf_token": csrf,
+        "name": "Bia",
+        "system_prompt": "Você é a Bia.",
+        "language": "pt-BR",
+        "max_length": "300",
+        "temperature": "0.5",
+        "model": "",
+    }
+    return {**base, **fields}
+
+
 async def test_personas_are_created_edited_and_tried_in_the_sandbox(
     shared_api: Api, tenant: TenantKey, other_tenant: TenantKey
 ) -> None:
@@ -296,36 +310,23 @@ async def test_personas_are_created_edited_and_tried_in_the_sandbox(
         assert 'name="system_prompt"' in form.text
         invalid = await client.post(
             "/ui/personas/new",
-            data={
-                "csrf_token": csrf,
-                "name": "Bia",
-                "system_prompt": "x",
-                "language": "pt-BR",
-                "max_length": "5",
-                "temperature": "0.7",
-                "model": "",
-            },
+            data=persona_form(csrf, system_prompt="x", max_length="5"),
         )
         assert invalid.status_code == 422
         assert 'aria-invalid="true"' in invalid.text
         created = await client.post(
             "/ui/personas/new",
-            data={
-                "csrf_token": csrf,
-                "name": "Bia",
-                "system_prompt": "Você é a Bia.",
-                "language": "pt-BR",
-                "max_length": "300",
-                "temperature": "0,5",
-                "model": "",
-                "emoji": "on",
-                "media_video": "silence",
-                "media_sticker": "acknowledge",
-                "media_document": "own",
-                "media_document_text": "Recebi seu documento! Já vou olhar.",
-                "media_audio_fallback": "Não consegui ouvir seu áudio. Pode escrever?",
-                "media_image_fallback": "",
-            },
+            data=persona_form(
+                csrf,
+                temperature="0,5",
+                emoji="on",
+                media_video="silence",
+                media_sticker="acknowledge",
+                media_document="own",
+                media_document_text="Recebi seu documento! Já vou olhar.",
+                media_audio_fallback="Não consegui ouvir seu áudio. Pode escrever?",
+                media_image_fallback="",
+            ),
         )
         assert created.status_code == 303, created.text
         persona_id = created.headers["location"].split("/")[-1].split("?")[0]
@@ -349,16 +350,7 @@ async def test_personas_are_created_edited_and_tried_in_the_sandbox(
         # An own text that reads like a misspelt choice is refused under its kind, nothing saved.
         refused = await client.post(
             f"/ui/personas/{persona_id}",
-            data={
-                "csrf_token": csrf,
-                "name": "Bia",
-                "system_prompt": "Você é a Bia.",
-                "language": "pt-BR",
-                "max_length": "300",
-                "temperature": "0.5",
-                "media_video": "own",
-                "media_video_text": "silent",
-            },
+            data=persona_form(csrf, media_video="own", media_video_text="silent"),
         )
         assert refused.status_code == 422
         assert 'id="media_video-error"' in refused.text
@@ -368,15 +360,7 @@ async def test_personas_are_created_edited_and_tried_in_the_sandbox(
 
         edited = await client.post(
             f"/ui/personas/{persona_id}",
-            data={
-                "csrf_token": csrf,
-                "name": "Bia 2",
-                "system_prompt": "Você é a Bia.",
-                "language": "en",
-                "max_length": "300",
-                "temperature": "1",
-                "model": "gpt-test",
-            },
+            data=persona_form(csrf, name="Bia 2", language="en", temperature="1", model="gpt-test"),
         )
         assert edited.status_code == 303
         stored = (await shared_api.client.get(f"/personas/{persona_id}", headers=tenant.headers)).json()
