@@ -6,12 +6,14 @@ Everything goes through the warm-up api's own route functions (`api.warmup.route
 
 from __future__ import annotations
 
-from typing import Any
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from api.alerts import repository as alerts
 from api.alerts.repository import AlertFilter
@@ -191,6 +193,46 @@ def _domain_message(error: DomainError, t: Translator) -> tuple[dict[str, str], 
     return ({field: message} if field else {}), message, 409 if error.code == "warmup_pair_exists" else 422
 
 
+BodyT = TypeVar("BodyT", bound=BaseModel)
+
+
+async def _save(
+    request: Request,
+    context: ApiContext,
+    viewer: Viewer,
+    *,
+    pair: PairOut | None,
+    values: dict[str, Any],
+    body: Callable[[], BodyT],
+    save: Callable[[BodyT], Awaitable[uuid.UUID]],
+    done: str,
+) -> Response:
+    """Validate the posted form (`body`) and save it through the warm-up api (`save`, the saved
+    pair's id), back to the pair with `done`; the form again, with its errors, when either refuses."""
+    t = Translator(language_of(request))
+    try:
+        validated = body()
+    except ValidationError as error:
+        errors, message, status = _field_errors(error, t), t("warmup.invalid"), 422
+    else:
+        try:
+            saved = await save(validated)
+        except DomainError as error:
+            errors, message, status = _domain_message(error, t)
+        else:
+            return _back(f"/ui/warmup/{saved}", done)
+    return await _form(
+        request,
+        context,
+        viewer,
+        pair=pair,
+        values=values,
+        errors=errors,
+        form_error=message,
+        status_code=status,
+    )
+
+
 @router.get("/ui/warmup")
 async def pairs_page(request: Request, context: Context) -> Response:
     """The tenant's warm-up pairs."""
@@ -227,38 +269,23 @@ async def create_pair(request: Request, context: Context) -> Response:
     fields = await _checked_values(request, viewer)
     if fields is None:
         return _forbidden()
-    t = Translator(language_of(request))
     values = _posted(fields)
-    try:
-        body = PairCreate.model_validate(
+
+    async def create(body: PairCreate) -> uuid.UUID:
+        return (await warmup_routes.create_pair(body, viewer.tenant, context.pool)).id
+
+    return await _save(
+        request,
+        context,
+        viewer,
+        pair=None,
+        values=values,
+        body=lambda: PairCreate.model_validate(
             {**_settings(values), "instance_a": values["instance_a"], "instance_b": values["instance_b"]}
-        )
-    except ValidationError as error:
-        return await _form(
-            request,
-            context,
-            viewer,
-            pair=None,
-            values=values,
-            errors=_field_errors(error, t),
-            form_error=t("warmup.invalid"),
-            status_code=422,
-        )
-    try:
-        created = await warmup_routes.create_pair(body, viewer.tenant, context.pool)
-    except DomainError as error:
-        errors, message, status = _domain_message(error, t)
-        return await _form(
-            request,
-            context,
-            viewer,
-            pair=None,
-            values=values,
-            errors=errors,
-            form_error=message,
-            status_code=status,
-        )
-    return _back(f"/ui/warmup/{created.id}", "created")
+        ),
+        save=create,
+        done="created",
+    )
 
 
 async def _pair(context: ApiContext, viewer: Viewer, pair_id: str) -> PairOut | None:
@@ -300,41 +327,28 @@ async def update_pair(pair_id: str, request: Request, context: Context) -> Respo
     fields = await _checked_values(request, viewer)
     if fields is None:
         return _forbidden()
-    t = Translator(language_of(request))
     values = {**_posted(fields), "instance_a": pair.instance_a.name, "instance_b": pair.instance_b.name}
     settings = _settings(values)
     # Windows with minutes the grid cannot show stay as they are unless a cell was changed.
     stored = cells_from_windows(pair.windows)
     if not stored.exact and parse_cells(values["cells"]) == parse_cells(stored.cells):
         settings["windows"] = None
-    try:
-        body = PairUpdate.model_validate(settings)
-    except ValidationError as error:
-        return await _form(
-            request,
-            context,
-            viewer,
-            pair=pair,
-            values=values,
-            errors=_field_errors(error, t),
-            form_error=t("warmup.invalid"),
-            status_code=422,
-        )
-    try:
-        await warmup_routes.update_pair(pair.id, body, viewer.tenant, context.pool)
-    except DomainError as error:
-        errors, message, status = _domain_message(error, t)
-        return await _form(
-            request,
-            context,
-            viewer,
-            pair=pair,
-            values=values,
-            errors=errors,
-            form_error=message,
-            status_code=status,
-        )
-    return _back(f"/ui/warmup/{pair.id}", "saved")
+    edited = pair
+
+    async def update(body: PairUpdate) -> uuid.UUID:
+        await warmup_routes.update_pair(edited.id, body, viewer.tenant, context.pool)
+        return edited.id
+
+    return await _save(
+        request,
+        context,
+        viewer,
+        pair=pair,
+        values=values,
+        body=lambda: PairUpdate.model_validate(settings),
+        save=update,
+        done="saved",
+    )
 
 
 def _pair_notice(request: Request) -> str | None:
