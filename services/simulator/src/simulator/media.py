@@ -158,38 +158,36 @@ def _media_url(kind: str) -> str:
     return f"https://mmg.whatsapp.net/v/t62.{kind}/{token}.enc?ccb=11-4&oh=01_Q5&oe=6A2B3C4D&_nc_sid=5e03e0"
 
 
-def audio_message(data: bytes, seconds: int) -> dict[str, Any]:
-    """`message.audioMessage` of a voice note (ptt), as Baileys 7 gives it."""
-    digest = hashlib.sha256(data).digest()
+def _media_fields(data: bytes, path_kind: str, mimetype: str) -> dict[str, Any]:
+    """What every downloadable media message carries (its encrypted file's address and keys)."""
     return {
-        "url": _media_url("7114-24"),
-        "mimetype": AUDIO_MIMETYPE,
-        "fileSha256": base64.b64encode(digest).decode(),
+        "url": _media_url(path_kind),
+        "mimetype": mimetype,
+        "fileSha256": base64.b64encode(hashlib.sha256(data).digest()).decode(),
         "fileLength": str(len(data)),
-        "seconds": seconds,
-        "ptt": True,
         "mediaKey": _opaque_b64(32),
         "fileEncSha256": _opaque_b64(32),
-        "directPath": "/v/t62.7114-24/" + secrets.token_hex(12) + ".enc",
+        "directPath": f"/v/t62.{path_kind}/" + secrets.token_hex(12) + ".enc",
         "mediaKeyTimestamp": str(epoch_seconds()),
+    }
+
+
+def audio_message(data: bytes, seconds: int) -> dict[str, Any]:
+    """`message.audioMessage` of a voice note (ptt), as Baileys 7 gives it."""
+    return {
+        **_media_fields(data, "7114-24", AUDIO_MIMETYPE),
+        "seconds": seconds,
+        "ptt": True,
         "waveform": _opaque_b64(64),
     }
 
 
 def image_message(data: bytes, caption: str | None, size: int = 48) -> dict[str, Any]:
     """`message.imageMessage` (caption only when there is one), as Baileys 7 gives it."""
-    digest = hashlib.sha256(data).digest()
     message: dict[str, Any] = {
-        "url": _media_url("7118-24"),
-        "mimetype": IMAGE_MIMETYPE,
-        "fileSha256": base64.b64encode(digest).decode(),
-        "fileLength": str(len(data)),
+        **_media_fields(data, "7118-24", IMAGE_MIMETYPE),
         "height": size,
         "width": size,
-        "mediaKey": _opaque_b64(32),
-        "fileEncSha256": _opaque_b64(32),
-        "directPath": "/v/t62.7118-24/" + secrets.token_hex(12) + ".enc",
-        "mediaKeyTimestamp": str(epoch_seconds()),
         "jpegThumbnail": _opaque_b64(24),
     }
     if caption:
