@@ -30,6 +30,7 @@ class ServiceProcess:
     def start(self) -> None:
         """Spawn the process (its output goes to `log_path`)."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._close_log()
         self._log_file = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", self.module],

@@ -180,7 +180,11 @@ class MirageStack:
         process = self._process(name)
         self.processes[name] = process
         process.start()
-        await process.wait_ready(timeout=90)
+        try:
+            await process.wait_ready(timeout=90)
+        except BaseException:
+            process.kill()  # a start-up that failed leaves no process and no open log behind
+            raise
         return process
 
     def kill(self, name: str) -> None:
