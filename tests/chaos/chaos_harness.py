@@ -285,7 +285,10 @@ class ChaosRun:
         if self.sim is not None:
             await self.sim.close()
         if self.mirage is not None:
-            self.mirage.stop()
+            # In a thread: the proxies run on this event loop, and the services' graceful
+            # shutdown (the last commits) goes through them.
+            await asyncio.to_thread(self.mirage.stop)
+            self.note("services stopped")
         for proxy in self.proxies.values():
             await proxy.stop()
         if self.proxies and hasattr(self, "direct_dsn"):
@@ -303,6 +306,7 @@ class ChaosRun:
         await asyncio.gather(*self._fault_tasks, return_exceptions=True)
         async with self.stack.lock:
             await self.stack.down()
+        self.note("chaos stack down")
         shutil.rmtree(self.stack.local_dir, ignore_errors=True)
 
     # ------------------------------------------------------------------ faults
@@ -432,7 +436,9 @@ class ChaosRun:
         last_fault = max((fault.ended_s or 0.0) for fault in self.schedule) if self.schedule else load_s
         self.note(f"load done in {load_s:.1f}s; last fault ended at {last_fault:.1f}s")
         drained_at = await self._drain(phones, started)
+        self.note("drained; checking")
         report = await self.check(phones)
+        self.note("checked")
         report.load_s = load_s
         # From the end of the last fault (the load may still be running then) to the moment
         # every message was answered or settled.
@@ -481,10 +487,14 @@ class ChaosRun:
     async def _drain(self, phones: list[str], started: float) -> float:
         """Wait until every message is answered or settled otherwise; when that happened."""
         deadline = time.monotonic() + self.drain_timeout_s + 60
+        next_note = time.monotonic() + 10
         while time.monotonic() < deadline:
             pending = await self._unsettled(phones)
             if pending == 0:
                 return time.monotonic() - started
+            if time.monotonic() >= next_note:
+                self.note(f"draining: {pending} messages neither answered nor settled")
+                next_note += 10
             await asyncio.sleep(1)
         self.note("the backlog did not drain in time")
         return time.monotonic() - started

@@ -65,12 +65,17 @@ class ServiceProcess:
             except AssertionError as error:
                 raise AssertionError(f"{error}\n--- {self.name} log ---\n{self.log_tail()}") from None
 
+    def request_stop(self) -> None:
+        """SIGTERM without waiting: the graceful shutdown starts (`terminate` waits for it)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+
     def terminate(self, timeout: float = 30.0) -> int | None:
         """SIGTERM, then wait for a graceful exit (SIGKILL after `timeout`)."""
         if self.process is None:
             return None
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+            self.request_stop()
             try:
                 self.process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:

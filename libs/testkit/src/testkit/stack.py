@@ -192,8 +192,11 @@ class MirageStack:
         self.processes[name].kill()
 
     def stop(self) -> None:
-        """Stop every process gracefully."""
-        for process in reversed(list(self.processes.values())):
+        """Stop every process gracefully, all at once (each shutdown is independent; in turn,
+        a stack's teardown took the sum of them)."""
+        for process in self.processes.values():
+            process.request_stop()
+        for process in self.processes.values():
             process.terminate()
         if _database_owners.get(self.database_dsn) == self.namespace:
             del _database_owners[self.database_dsn]
