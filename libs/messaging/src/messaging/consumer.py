@@ -153,6 +153,7 @@ class KeyedConsumer(Generic[EventT]):
         retry: RetryPolicy | None = None,
         max_concurrency: int | None = None,
         metrics: MessagingMetrics | None = None,
+        group: str | None = None,
     ) -> None:
         self.broker = broker
         self.settings = settings
@@ -166,7 +167,10 @@ class KeyedConsumer(Generic[EventT]):
         self.retry = retry or RetryPolicy()
         self.physical_topic = settings.topic(topic)
         self.dead_letter_topic = settings.dead_letter(topic, consumer)
-        self.group_id = settings.group(consumer)
+        # The logical group: the consumer's name unless it reads several topics in groups of
+        # their own (`messaging.topology`); the name still names dead letters and metrics.
+        self.group = group or consumer
+        self.group_id = settings.group(self.group)
         self.metrics = metrics or MessagingMetrics()
         self._slots = asyncio.Semaphore(max_concurrency) if max_concurrency else None
         self._lanes: dict[tuple[int, object], _Lane] = {}
@@ -212,7 +216,7 @@ class KeyedConsumer(Generic[EventT]):
             heartbeat_interval_ms=self.settings.heartbeat_interval_ms,
             max_poll_interval_ms=self.settings.max_poll_interval_ms,
             title=f"{self.consumer}:{self.topic}",
-            description=f"Consumer group `{self.consumer}` on `{self.topic}`; "
+            description=f"Consumer group `{self.group}` on `{self.topic}`; "
             f"dead letters go to `{dead_letter_topic(self.topic, self.consumer)}`.",
         )
 

@@ -41,9 +41,10 @@ class MessagingRuntime:
         accepts: Sequence[type[EventT]] | None = None,
         retry: RetryPolicy | None = None,
         max_concurrency: int | None = None,
+        group: str | None = None,
     ) -> KeyedConsumer[EventT]:
-        """Add one consumer group (`consumer`) on `topic`, on this runtime's broker, settings and
-        metrics; `register` declares it with the others."""
+        """Add one consumer group (`group`, by default `consumer`) on `topic`, on this runtime's
+        broker, settings and metrics; `register` declares it with the others."""
         keyed = KeyedConsumer(
             broker=self.broker,
             settings=self.settings,
@@ -54,6 +55,7 @@ class MessagingRuntime:
             retry=retry,
             max_concurrency=max_concurrency,
             metrics=self.metrics,
+            group=group,
         )
         self.consumers.append(keyed)
         return keyed

@@ -37,7 +37,7 @@ def create_app(settings: AnalyticsSettings) -> FastAPI:
         metrics=host.messaging_metrics,
     )
     for group in consumer_groups_of("analytics"):
-        messaging.consume(group.topic, group.name, writer.handler(group.topic))
+        messaging.consume(group.topic, group.name, writer.handler(group.topic), group=group.group)
     messaging.register()
     started = _Started()
 

@@ -23,7 +23,7 @@ async def _rebuild() -> None:
     report = await rebuild(settings)
     print(  # noqa: T201 - the command's result, for the operator
         f"rebuilt {report.schema} from {report.records} records in {report.seconds:.1f}s"
-        f" (consumer group {report.group_id})"
+        f" (consumer groups {report.group_prefix}*)"
     )
 
 

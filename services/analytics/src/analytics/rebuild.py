@@ -1,9 +1,9 @@
 """`mirage-analytics rebuild`: replay every topic from its beginning into fresh tables, swap them in.
 
 1. The analytics schema is cloned, empty, as `<schema>_rebuild` (`schema_clone`).
-2. A consumer group of its own (a fresh group id, so it starts at the earliest offsets) reads
-   every topic into the clone with the same writer the service uses, until its committed
-   offsets reach the end offsets taken when it started.
+2. Consumer groups of its own (a fresh group prefix, so they start at the earliest offsets; one
+   group per topic, like the service's) read every topic into the clone with the same writer
+   the service uses, until their committed offsets reach the end offsets taken when it started.
 3. In one transaction: the live ledger (`<schema>.processed_events`) is locked, which makes the
    running service's writes wait (or, if one was in progress, waits for it to commit); the
    rebuild catches up to the end offsets taken *now*, so everything the live tables counted is
@@ -31,9 +31,8 @@ from analytics.schema_clone import clone_schema
 from analytics.settings import AnalyticsSettings
 from analytics.tables import VIEWS
 from analytics.writer import StatsWriter
-from contracts import Topic
 from database import create_pool
-from messaging import ANALYTICS_CONSUMER, KafkaSettings, MessagingRuntime, create_broker
+from messaging import KafkaSettings, MessagingRuntime, consumer_groups_of, create_broker
 from redis_client import create_redis
 
 log = structlog.get_logger(__name__)
@@ -44,7 +43,8 @@ class RebuildReport:
     """What a rebuild did."""
 
     schema: str
-    group_id: str
+    # The prefix of its consumer groups (one per topic).
+    group_prefix: str
     records: int
     seconds: float
 
@@ -84,16 +84,18 @@ async def committed_offsets(settings: KafkaSettings, group_id: str) -> dict[Topi
     return {partition: meta.offset for partition, meta in offsets.items() if meta.offset >= 0}
 
 
-async def wait_caught_up(
-    settings: KafkaSettings, group_id: str, ends: dict[TopicPartition, int], *, poll_s: float = 0.2
-) -> None:
-    """Wait until `group_id` committed every partition up to `ends`."""
-    while True:
-        committed = await committed_offsets(settings, group_id)
-        behind = {tp: end for tp, end in ends.items() if committed.get(tp, 0) < end}
-        if not behind:
-            return
-        await asyncio.sleep(poll_s)
+async def wait_caught_up(settings: KafkaSettings, groups: dict[str, str], *, poll_s: float = 0.2) -> None:
+    """Wait until each group (of `groups`: group id -> its physical topic) committed every
+    partition up to the end offsets taken now."""
+    waiting = dict(groups)
+    ends = await end_offsets(settings, sorted(set(waiting.values())))
+    while waiting:
+        for group_id, topic in list(waiting.items()):
+            committed = await committed_offsets(settings, group_id)
+            if all(committed.get(tp, 0) >= end for tp, end in ends.items() if tp.topic == topic):
+                del waiting[group_id]
+        if waiting:
+            await asyncio.sleep(poll_s)
 
 
 async def rebuild(settings: AnalyticsSettings) -> RebuildReport:
@@ -108,26 +110,28 @@ async def rebuild(settings: AnalyticsSettings) -> RebuildReport:
     kafka = settings.kafka.model_copy(
         update={"group_prefix": f"{settings.kafka.group_prefix}rebuild-{uuid.uuid4().hex[:8]}."}
     )
-    group_id = kafka.group(ANALYTICS_CONSUMER)
     writer = StatsWriter(settings, AnalyticsMetrics(), schema=target)
     writer.bind(pool=pool)
     broker = create_broker(kafka, client_id="mirage-analytics-rebuild")
     runtime = MessagingRuntime(broker=broker, settings=kafka)
-    consumers = [runtime.consume(topic, ANALYTICS_CONSUMER, writer.handler(topic)) for topic in Topic]
+    consumers = [
+        runtime.consume(group.topic, group.name, writer.handler(group.topic), group=group.group)
+        for group in consumer_groups_of("analytics")
+    ]
     runtime.register()
-    topics = [consumer.physical_topic for consumer in consumers]
+    groups = {consumer.group_id: consumer.physical_topic for consumer in consumers}
     running = False
     try:
         async with pool.acquire() as conn, conn.transaction():
             await clone_schema(conn, live, target)
         await runtime.start()
         running = True
-        await wait_caught_up(kafka, group_id, await end_offsets(kafka, topics))
-        log.info("rebuild caught up; swapping", group_id=group_id)
+        await wait_caught_up(kafka, groups)
+        log.info("rebuild caught up; swapping", group_prefix=kafka.group_prefix)
         async with pool.acquire() as conn, conn.transaction():
             # The live writers wait from here on (or we wait for the one in progress).
             await conn.execute(f"LOCK TABLE {live}.processed_events IN SHARE ROW EXCLUSIVE MODE")
-            await wait_caught_up(kafka, group_id, await end_offsets(kafka, topics))
+            await wait_caught_up(kafka, groups)
             # Nothing of the rebuild may write to the clone once it is renamed.
             await runtime.stop()
             running = False
@@ -139,7 +143,7 @@ async def rebuild(settings: AnalyticsSettings) -> RebuildReport:
             await conn.execute(f"ALTER SCHEMA {live} RENAME TO {retired}")
             await conn.execute(f"ALTER SCHEMA {target} RENAME TO {live}")
             await conn.execute(f"DROP SCHEMA {retired} CASCADE")
-        records = sum((await end_offsets(kafka, topics)).values())
+        records = sum((await end_offsets(kafka, sorted(set(groups.values())))).values())
     finally:
         if running:
             await runtime.stop()
@@ -148,5 +152,5 @@ async def rebuild(settings: AnalyticsSettings) -> RebuildReport:
     await redis.incr(cache_generation_key(settings.redis))
     await redis.aclose()
     seconds = time.perf_counter() - started
-    log.info("analytics rebuilt", group_id=group_id, seconds=round(seconds, 1))
-    return RebuildReport(schema=live, group_id=group_id, records=records, seconds=seconds)
+    log.info("analytics rebuilt", group_prefix=kafka.group_prefix, seconds=round(seconds, 1))
+    return RebuildReport(schema=live, group_prefix=kafka.group_prefix, records=records, seconds=seconds)

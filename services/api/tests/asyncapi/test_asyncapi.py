@@ -126,7 +126,8 @@ async def test_the_api_serves_both_without_a_key() -> None:
 
 @dataclass
 class _Wiring:
-    consumers: set[tuple[str, Topic]] = field(default_factory=set)
+    # (consumer name, topic, logical group)
+    consumers: set[tuple[str, Topic, str]] = field(default_factory=set)
     produces: set[Topic] = field(default_factory=set)
 
 
@@ -148,7 +149,7 @@ def _wiring(service: str, monkeypatch: pytest.MonkeyPatch) -> _Wiring:
     wiring = _Wiring()
 
     def register(consumer: KeyedConsumer[Any]) -> None:
-        wiring.consumers.add((consumer.consumer, consumer.topic))
+        wiring.consumers.add((consumer.consumer, consumer.topic, consumer.group))
 
     class RecordingRuntime(MessagingRuntime):
         def __post_init__(self) -> None:
@@ -166,7 +167,8 @@ def _wiring(service: str, monkeypatch: pytest.MonkeyPatch) -> _Wiring:
 def test_the_topology_matches_what_each_service_wires(service: str, monkeypatch: pytest.MonkeyPatch) -> None:
     wired = _wiring(service, monkeypatch)
     declared = next((entry for entry in TOPOLOGY if entry.service == service), None)
-    declared_consumers = set(declared.consumes) if declared else set()
+    groups = consumer_groups((declared,)) if declared else iter(())
+    declared_consumers = {(group.name, group.topic, group.group) for group in groups}
     declared_produces = set(declared.produces) if declared else set()
     assert wired.consumers == declared_consumers, (
         f"{service} wires consumer groups {sorted(wired.consumers)} but messaging.topology declares"

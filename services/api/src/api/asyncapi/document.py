@@ -101,6 +101,7 @@ def _build(bootstrap_servers: str, topic_prefix: str, group_prefix: str) -> dict
             topic=group.topic,
             consumer=group.name,
             handler=_document_only,
+            group=group.group,
         ).register()
     topic_of_channel: dict[str, Topic] = {
         f"{group.name}:{group.topic}": group.topic for group in consumer_groups()
