@@ -489,6 +489,30 @@ async def test_close_finishes_running_records_gives_back_the_rest_and_commits() 
     assert not await consumer.accept(event_record(3, late), late, kafka=kafka)
 
 
+class CoordinatorGone(FakeKafka):
+    """aiokafka's commit with no group coordinator to be found: it waits for one for ever."""
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        await asyncio.Event().wait()
+
+
+async def test_close_does_not_wait_for_ever_on_a_commit_the_coordinator_never_answers() -> None:
+    handled: list[str] = []
+
+    async def handle(event: MessageReceived) -> None:
+        handled.append(event.data.text or "")
+
+    kafka = CoordinatorGone()
+    consumer = keyed_consumer(
+        FakeBroker(), handle, settings=SETTINGS.model_copy(update={"graceful_timeout_s": 0.2})
+    )
+    await consumer.start()
+    await feed(consumer, kafka, [message_received(uuid.uuid4(), text="done")])
+    await wait_until(lambda: handled == ["done"], timeout=5, message="the record handled")
+    # Not committed: the next owner of the partition redoes the record (handlers are idempotent).
+    await asyncio.wait_for(consumer.close(), timeout=5)
+
+
 async def test_events_of_other_types_on_the_topic_are_skipped_and_committed() -> None:
     from contracts import ConsentChangeData, ContactOptedIn, ContactOptedOut  # noqa: PLC0415
 

@@ -245,7 +245,14 @@ class KeyedConsumer(Generic[EventT]):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._committer
             self._committer = None
-        await self._commit(self._book.to_commit())
+        try:
+            # Bounded: with the coordinator gone, aiokafka's commit waits for it for ever. Not
+            # committing only means the next owner redoes these records (handlers are idempotent).
+            await asyncio.wait_for(
+                self._commit(self._book.to_commit()), timeout=self.settings.graceful_timeout_s
+            )
+        except TimeoutError:
+            log.warning("offsets not committed before stopping", consumer=self.consumer, topic=self.topic)
 
     # --- from FastStream -----------------------------------------------------------
 
