@@ -20,6 +20,7 @@ from testkit.databases import (
     prepare_template,
     worker_database_name,
 )
+from testkit.hang_report import report_before_timeout
 from testkit.infra import Infra, real_infra
 from testkit.namespaces import issued_namespaces, new_namespace, remove_namespaces
 
@@ -53,6 +54,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "infra" in getattr(item, "fixturenames", ()) and not item.get_closest_marker("e2e"):
             item.add_marker(pytest.mark.integration)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """A test about to time out reports where its asyncio tasks wait (`testkit.hang_report`)."""
+    with report_before_timeout(item):
+        return (yield)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
