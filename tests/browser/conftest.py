@@ -97,13 +97,14 @@ class Dashboard:
             return response
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 async def dashboard(infra: Infra, database_dsn: str) -> AsyncIterator[Dashboard]:
     """Simulator, ingest, guard, generator, sender, scheduler, outreach and analytics as
     processes, then the api as a process.
 
-    Module-scoped: the scheduler and the outreach scanner act on the whole database, so this
-    stack must be gone before another test module starts its own (`MirageStack.start` checks)."""
+    Package-scoped: one stack for the browser modules (each test has a tenant of its own), gone
+    before the next package starts: the scheduler and the outreach scanner act on the whole
+    database, so it must never run beside another stack's (`MirageStack.start` checks)."""
     stack = MirageStack(
         infra=infra,
         database_dsn=database_dsn,

@@ -1,0 +1,1 @@
+"""Dashboard tests in Debian's Chromium (a package: they share one stack, see conftest)."""
