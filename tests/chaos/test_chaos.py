@@ -1,7 +1,7 @@
 """The chaos run (see `chaos_harness`): nothing lost, nothing sent twice, the backlog drained.
 
 `make test` runs a reduced run (400 messages at 8/s with every fault but the broker's SIGKILL,
-about two minutes with the chaos stack's start); `make chaos` the full one (10,000 messages,
+about a minute and a half with the chaos stack's start); `make chaos` the full one (10,000 messages,
 every fault) through `MIRAGE_CHAOS_MESSAGES`, `MIRAGE_CHAOS_RATE` and `MIRAGE_CHAOS_FULL=1`.
 The result ends in `BENCH chaos messages=… lost=… duplicate_sends=… ambiguous=… drain_s=…`,
 also written to `.local/chaos/last-report.txt`.
