@@ -3,10 +3,12 @@ setting to fix, serve probes, and close everything in reverse on shutdown."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
+import structlog
 from aiokafka.errors import KafkaError
 from fastapi import FastAPI
 from fastapi.responses import Response
@@ -21,6 +23,21 @@ from service_runtime.probes import Probes, probe_router
 from service_runtime.settings import MirageSettings
 from service_runtime.startup import StartupError
 from service_runtime.tracing import tracing_enabled
+
+log = structlog.get_logger(__name__)
+
+# How long shutdown waits for the pool's connections to be given back before cutting them: a
+# task still holding one must not keep the process from exiting.
+POOL_CLOSE_TIMEOUT_S = 10.0
+
+
+async def close_pool(pool: Pool, timeout_s: float = POOL_CLOSE_TIMEOUT_S) -> None:
+    """`pool.close()` (which waits for every acquired connection, without limit), bounded."""
+    try:
+        await asyncio.wait_for(pool.close(), timeout=timeout_s)
+    except TimeoutError:
+        log.warning("database connections still in use at shutdown; closing them", timeout_s=timeout_s)
+        pool.terminate()
 
 
 class ServiceHost:
@@ -46,7 +63,7 @@ class ServiceHost:
                 f"PostgreSQL is unreachable: {error}",
                 setting=self.settings_type.env_names(f"{field}.dsn"),
             ) from error
-        self._stack.push_async_callback(pool.close)
+        self._stack.push_async_callback(close_pool, pool)
 
         async def check() -> None:
             await pool.fetchval("SELECT 1")
