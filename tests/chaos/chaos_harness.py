@@ -52,7 +52,14 @@ STAGES = ("ingest", "guard", "generator", "sender")
 # timeouts), a short debounce, and the sender's late-echo check often enough to settle
 # ambiguous sends inside the run.
 OVERRIDES: dict[str, dict[str, str]] = {
-    "guard": {"MIRAGE_GUARD_POLICY__DEBOUNCE_WINDOW_MS": "300"},
+    "guard": {
+        "MIRAGE_GUARD_POLICY__DEBOUNCE_WINDOW_MS": "300",
+        # Bursts Redis loses while it is stopped are given back by the guard's repair: looked
+        # for every 5 s (not 30), and found 62 s after they arrived (not 80; the claim lease
+        # stays at its default). It took a minute of the drain in runs where Redis lost some.
+        "MIRAGE_GUARD_POLICY__DEBOUNCE_MAX_WAIT_MS": "2000",
+        "MIRAGE_GUARD_POLICY__REPAIR_INTERVAL_S": "5",
+    },
     "sender": {
         "MIRAGE_SENDER_RETRY__BASE_DELAY_S": "0.2",
         "MIRAGE_SENDER_RETRY__MAX_DELAY_S": "1",
