@@ -140,11 +140,19 @@ async def test_one_trace_from_the_webhook_to_send_text(
 
     services = await wait_until(whole_trace, timeout=30, message=f"spans of {HOPS} in the sendText trace")
     assert services >= set(HOPS)
-    trace = [span for span in receiver.spans if span.trace_id == sending.trace_id]
+
+    def linked_trace() -> list[Span] | None:
+        """The trace once every span's parent arrived too: each process exports its spans in
+        batches, and a parent ends (and is exported) after its children."""
+        trace = [span for span in receiver.spans if span.trace_id == sending.trace_id]
+        ids = {span.span_id for span in trace}
+        return trace if all(span.parent_id in ids for span in trace if span.parent_id) else None
+
+    # Every span hangs off another span of the same trace: no hop started a trace of its own.
+    trace: list[Span] = await wait_until(
+        linked_trace, timeout=30, message="every span's parent in the sendText trace"
+    )
     # The trace starts at ingest's webhook request: its root is the HTTP server span.
     roots = [span for span in trace if not span.parent_id]
     assert [root.service for root in roots] == ["mirage-ingest"], roots
     assert "/webhook/evolution" in roots[0].name
-    # Every span hangs off another span of the same trace: no hop started a trace of its own.
-    ids = {span.span_id for span in trace}
-    assert all(span.parent_id in ids for span in trace if span.parent_id)

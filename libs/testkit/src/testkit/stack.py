@@ -171,8 +171,11 @@ class MirageStack:
                 )
         for name in ("simulator", *(service for service, _ in PIPELINE_SERVICES), *self.extra_services):
             self.ports.setdefault(name, free_port())
-        await self.start_service("simulator")
-        await asyncio.gather(*(self.start_service(name) for name, _ in PIPELINE_SERVICES))
+        # The pipeline needs neither the simulator nor each other to start: all at once (their
+        # imports and start-ups share the cores instead of waiting in turn).
+        await asyncio.gather(
+            *(self.start_service(name) for name in ("simulator", *(name for name, _ in PIPELINE_SERVICES)))
+        )
         await asyncio.gather(*(self.start_service(name) for name in self.extra_services))
 
     async def start_service(self, name: str) -> ServiceProcess:
