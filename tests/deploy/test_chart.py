@@ -14,6 +14,7 @@ import yaml
 
 from api.warmup.scheduler_link import SchedulerLinkSettings
 from contracts import Topic
+from messaging import consumer_groups
 from scheduler.settings import SchedulerSettings
 
 if TYPE_CHECKING:
@@ -294,6 +295,19 @@ def test_autoscaling_and_disruption_budgets(helm: Helm) -> None:
     minimal = helm.template("minimal")
     assert not by_kind(minimal, "HorizontalPodAutoscaler")
     assert not by_kind(minimal, "PodDisruptionBudget")
+
+
+def test_every_lag_trigger_watches_a_consumer_group_the_services_really_run(helm: Helm) -> None:
+    """KEDA reads the lag of the group it is told: a name the services do not use scales nothing."""
+    running = {(group.topic.value, group.group) for group in consumer_groups()}
+    with_triggers = ("guard", "generator", "sender", "outreach", "analytics")
+    docs = helm.template("production", *(f"components.{name}.keda.enabled=true" for name in with_triggers))
+    scaled_objects = by_kind(docs, "ScaledObject")
+    assert set(scaled_objects) == {f"mirage-{name}" for name in with_triggers}
+    for name, scaled in scaled_objects.items():
+        for trigger in (trigger for trigger in scaled["spec"]["triggers"] if trigger["type"] == "kafka"):
+            watched = (trigger["metadata"]["topic"], trigger["metadata"]["consumerGroup"])
+            assert watched in running, f"{name} scales on {watched}, which no service consumes as"
 
 
 def test_production_kafka_topics_cover_every_contract_topic(helm: Helm) -> None:
