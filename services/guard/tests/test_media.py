@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import subprocess
+import sys
 import uuid
 from typing import Any
 
@@ -172,6 +174,19 @@ async def test_sizes_mime_types_and_contents_are_checked_on_everything_fetched()
         await _fetcher(lying).fetch(
             MediaInfo(kind="audio"), instance_name="l", provider_message_id="A", inline_base64=None
         )
+
+
+def test_a_guard_without_transcription_never_loads_the_openai_sdk() -> None:
+    # 0.7 s of start-up and about 14 MB per replica (`guard.openai_transcriber` loads it).
+    probe = (
+        "import sys, guard.app;"
+        "from guard.transcription import build_transcriber;"
+        "from guard.settings import TranscriptionSettings;"
+        "assert build_transcriber(TranscriptionSettings(), {}) is None;"
+        "print('openai' in sys.modules)"
+    )
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "False", loaded.stderr
 
 
 def test_no_endpoint_no_transcriber() -> None:
