@@ -11,7 +11,7 @@ from analytics.metrics import AnalyticsMetrics
 from analytics.refresher import ViewRefresher
 from analytics.settings import AnalyticsSettings
 from analytics.writer import StatsWriter
-from messaging import MessagingRuntime, consumer_groups_of, create_broker
+from messaging import MessagingRuntime, create_broker
 from service_runtime import ServiceHost, configure_logging, configure_tracing
 
 
@@ -36,8 +36,7 @@ def create_app(settings: AnalyticsSettings) -> FastAPI:
         settings=settings.kafka,
         metrics=host.messaging_metrics,
     )
-    for group in consumer_groups_of("analytics"):
-        messaging.consume(group.topic, group.name, writer.handler(group.topic), group=group.group)
+    writer.consume_every_topic(messaging)
     messaging.register()
     started = _Started()
 

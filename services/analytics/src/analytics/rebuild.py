@@ -32,7 +32,7 @@ from analytics.settings import AnalyticsSettings
 from analytics.tables import VIEWS
 from analytics.writer import StatsWriter
 from database import create_pool
-from messaging import KafkaSettings, MessagingRuntime, consumer_groups_of, create_broker
+from messaging import KafkaSettings, MessagingRuntime, create_broker
 from redis_client import create_redis
 
 log = structlog.get_logger(__name__)
@@ -73,14 +73,9 @@ async def end_offsets(settings: KafkaSettings, topics: list[str]) -> dict[TopicP
     return ends
 
 
-async def committed_offsets(settings: KafkaSettings, group_id: str) -> dict[TopicPartition, int]:
+async def committed_offsets(admin: AIOKafkaAdminClient, group_id: str) -> dict[TopicPartition, int]:
     """The offsets `group_id` has committed."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
-    await admin.start()
-    try:
-        offsets: dict[TopicPartition, Any] = await admin.list_consumer_group_offsets(group_id)
-    finally:
-        await admin.close()
+    offsets: dict[TopicPartition, Any] = await admin.list_consumer_group_offsets(group_id)
     return {partition: meta.offset for partition, meta in offsets.items() if meta.offset >= 0}
 
 
@@ -89,13 +84,19 @@ async def wait_caught_up(settings: KafkaSettings, groups: dict[str, str], *, pol
     partition up to the end offsets taken now."""
     waiting = dict(groups)
     ends = await end_offsets(settings, sorted(set(waiting.values())))
-    while waiting:
-        for group_id, topic in list(waiting.items()):
-            committed = await committed_offsets(settings, group_id)
-            if all(committed.get(tp, 0) >= end for tp, end in ends.items() if tp.topic == topic):
-                del waiting[group_id]
-        if waiting:
-            await asyncio.sleep(poll_s)
+    # One admin connection for the whole wait (it asks each group every `poll_s`).
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    await admin.start()
+    try:
+        while waiting:
+            for group_id, topic in list(waiting.items()):
+                committed = await committed_offsets(admin, group_id)
+                if all(committed.get(tp, 0) >= end for tp, end in ends.items() if tp.topic == topic):
+                    del waiting[group_id]
+            if waiting:
+                await asyncio.sleep(poll_s)
+    finally:
+        await admin.close()
 
 
 async def rebuild(settings: AnalyticsSettings) -> RebuildReport:
@@ -114,10 +115,7 @@ async def rebuild(settings: AnalyticsSettings) -> RebuildReport:
     writer.bind(pool=pool)
     broker = create_broker(kafka, client_id="mirage-analytics-rebuild")
     runtime = MessagingRuntime(broker=broker, settings=kafka)
-    consumers = [
-        runtime.consume(group.topic, group.name, writer.handler(group.topic), group=group.group)
-        for group in consumer_groups_of("analytics")
-    ]
+    consumers = writer.consume_every_topic(runtime)
     runtime.register()
     groups = {consumer.group_id: consumer.physical_topic for consumer in consumers}
     running = False

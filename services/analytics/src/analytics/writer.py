@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from analytics.batching import GroupCommit
 from analytics.metrics import AnalyticsMetrics
@@ -11,7 +12,7 @@ from analytics.repository import Applied, StatsRepository
 from analytics.settings import AnalyticsSettings
 from contracts import Envelope, Topic
 from database import Pool
-from messaging import Handler
+from messaging import Handler, KeyedConsumer, MessagingRuntime, consumer_groups_of
 from service_runtime import BoundAtStartup
 
 
@@ -36,6 +37,14 @@ class StatsWriter:
     def bind(self, *, pool: Pool) -> None:
         """Attach the pool opened at start-up (before the consumers start)."""
         self.pool = pool
+
+    def consume_every_topic(self, runtime: MessagingRuntime) -> list[KeyedConsumer[Any]]:
+        """Add this writer's consumer of each topic to `runtime`, in the groups `messaging.topology`
+        declares for analytics (the service and the rebuild read the same way)."""
+        return [
+            runtime.consume(group.topic, group.name, self.handler(group.topic), group=group.group)
+            for group in consumer_groups_of("analytics")
+        ]
 
     def handler(self, topic: Topic) -> Handler[Envelope]:
         """The typed handler of `topic`'s consumer: the event's change, written before it returns."""
