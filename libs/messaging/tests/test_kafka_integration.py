@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from contracts import MessageReceived, Topic
+from contracts import MessageReceived, Topic, partition_key
 from database import Pool
 from messaging import (
     KafkaSettings,
@@ -116,8 +116,9 @@ async def test_malformed_records_go_to_the_dead_letter_topic_and_the_rest_is_pro
 
     good = message_received(uuid.uuid4())
     async with running_consumer(kafka_settings, handle, consumer="dlq-test") as runtime:
+        # Same key as the good event, so both share a partition and the good one comes after it.
         await runtime.broker.publish(
-            b"{not json", topic=kafka_settings.topic(Topic.MESSAGE_RECEIVED), key=b"k"
+            b"{not json", topic=kafka_settings.topic(Topic.MESSAGE_RECEIVED), key=partition_key(good)
         )
         await publish(kafka_settings, runtime, [good])
         await wait_until(lambda: good.event_id in handled, timeout=30, message="the good event")
@@ -135,9 +136,12 @@ async def test_a_handler_that_keeps_failing_is_dead_lettered_after_its_attempts(
     kafka_settings: KafkaSettings,
 ) -> None:
     attempts: list[int] = []
-    after = message_received(uuid.uuid4())
+    # One conversation, so one partition and one lane: the event after the poison waits behind
+    # it and is handled only once the poison has used its attempts and gone to the dead letter.
+    conversation = uuid.uuid4()
+    poison = message_received(conversation, text="poison")
+    after = message_received(conversation)
     processed: list[uuid.UUID] = []
-    poison = message_received(uuid.uuid4(), text="poison")
 
     async def handle(event: MessageReceived) -> None:
         if event.event_id == poison.event_id:
@@ -150,6 +154,7 @@ async def test_a_handler_that_keeps_failing_is_dead_lettered_after_its_attempts(
         await wait_until(
             lambda: after.event_id in processed, timeout=30, message="the event after the poison"
         )
+        assert len(attempts) == 3, "the lane moved on before the poison used its attempts"
     [dead] = await read_topic(
         kafka_settings, kafka_settings.dead_letter(Topic.MESSAGE_RECEIVED, "poison-test"), 1
     )
