@@ -256,6 +256,27 @@ class TestHumanTakeover:
         await decide(under_test, after)
         assert (await decision_of(db_pool, after.data.message_id) or ("",))[0] == "reply"
 
+    async def test_a_state_row_created_concurrently_is_waited_for_and_read_once_committed(
+        self, under_test: GuardUnderTest, db_pool: Pool
+    ) -> None:
+        """The decision's own statement cannot lock a row another transaction is creating: it
+        waits for it and reads it locked before deciding (here: a pause committed meanwhile)."""
+        chat = await new_chat(db_pool)
+        inbound = await store_message(db_pool, chat, "oi, tem alguém aí?")
+        async with db_pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO conversation_guard_state (conversation_id, tenant_id, paused_at, paused_until,"
+                " pause_reason) VALUES ($1, $2, now(), now() + interval '30 minutes', 'human_takeover')",
+                chat.conversation_id,
+                chat.tenant_id,
+            )
+            deciding = asyncio.create_task(decide(under_test, inbound))
+            await asyncio.sleep(0.5)
+            assert not deciding.done(), "the decision must wait for the row being created"
+        await deciding
+        assert await decision_of(db_pool, inbound.data.message_id) == ("paused", "conversation_paused", None)
+        assert await outputs(under_test, db_pool, chat) == []
+
     async def test_a_pause_runs_from_when_the_operator_typed(
         self, under_test: GuardUnderTest, db_pool: Pool
     ) -> None:

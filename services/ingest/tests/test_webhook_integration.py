@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -173,6 +174,43 @@ async def test_a_message_is_stored_and_published_once_even_when_delivered_twice(
     assert event.data.reply_to == "5511999990001@s.whatsapp.net"
     assert event.data.fresh
     assert len(await consume(ingest.kafka, Topic.MESSAGE_RECEIVED, 2, timeout_s=2)) == 1
+
+
+async def test_a_new_contacts_first_messages_at_once_make_one_contact_and_one_conversation(
+    ingest: Ingest,
+) -> None:
+    """The first message of a contact nobody knows creates its chat in the message's own
+    statement; webhooks racing it for the same contact fall back to the careful path."""
+    remote = "5511977776666@s.whatsapp.net"
+    sent_at = int(time.time())
+    replies = await asyncio.gather(
+        *(
+            ingest.post(ingest.envelope("messages.upsert", upsert(remote, f"msg {n}", timestamp=sent_at)))
+            for n in range(8)
+        )
+    )
+    assert [reply.json()["status"] for reply in replies] == ["accepted"] * 8
+    [contact] = await ingest.pool.fetch("SELECT * FROM contacts WHERE tenant_id = $1", ingest.tenant_id)
+    assert (contact["jid"], contact["phone"], contact["push_name"]) == (remote, "5511977776666", "Ana")
+    [conversation] = await ingest.pool.fetch(
+        "SELECT * FROM conversations WHERE instance_id = $1", ingest.instance_id
+    )
+    assert conversation["contact_id"] == contact["id"]
+    assert conversation["last_message_at"].timestamp() >= sent_at
+    messages = await ingest.pool.fetch(
+        "SELECT conversation_id, contact_id, raw_event_id FROM messages WHERE instance_id = $1",
+        ingest.instance_id,
+    )
+    assert {(m["conversation_id"], m["contact_id"]) for m in messages} == {
+        (conversation["id"], contact["id"])
+    }
+    assert len(messages) == 8
+    assert {m["raw_event_id"] for m in messages} == {reply.json()["raw_event_id"] for reply in replies}
+    events = await consume(ingest.kafka, Topic.MESSAGE_RECEIVED, 8)
+    assert {(e.data.conversation_id, e.data.contact_id) for e in events} == {
+        (conversation["id"], contact["id"])
+    }
+    assert {e.data.message_id for e in events} == {uuid.UUID(reply.json()["message_id"]) for reply in replies}
 
 
 async def test_a_lid_sender_is_one_contact_known_by_both_identities(ingest: Ingest) -> None:

@@ -29,6 +29,15 @@ class GuardState:
 
 
 @dataclass(frozen=True)
+class LockedState:
+    """A conversation's guard state, locked by the reading transaction until COMMIT, and the
+    database's `now()`, the clock the operator's controls were written with."""
+
+    state: GuardState
+    now: datetime
+
+
+@dataclass(frozen=True)
 class ContactStanding:
     """Whether the contact may be answered at all."""
 
@@ -58,3 +67,5 @@ class MessageFacts:
     contact_phone: str | None = None
     standing: ContactStanding = field(default_factory=ContactStanding)
     controls: OperatorControls = field(default_factory=OperatorControls)
+    # Read with the facts when the message may be answered (None: lock it before deciding).
+    locked_state: LockedState | None = None

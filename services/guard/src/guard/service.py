@@ -170,6 +170,8 @@ class Guard:
             echo_window_s=self._policy.in_flight_echo_s,
             consumer=CONSUMER,
             event_id=event.event_id,
+            # Only a fresh message from the contact can reach the rules that read the state.
+            lock_state=message.fresh and not message.from_me,
         )
 
     async def _decide(self, conn: Connection, event: MessageReceived, facts: MessageFacts) -> _Outcome:
@@ -218,7 +220,10 @@ class Guard:
 
         if not message.fresh:
             return await self._settle(conn, event, Verdict(Decision.IGNORED, Reason.STALE))
-        state, now = await repository.lock_guard_state(conn, message.conversation_id, event.tenant_id)
+        if facts.locked_state is not None:
+            state, now = facts.locked_state.state, facts.locked_state.now
+        else:
+            state, now = await repository.lock_guard_state(conn, message.conversation_id, event.tenant_id)
         hold = rules.conversation_hold(state, facts.controls, facts.standing, now)
         if hold is not None:
             return await self._settle(conn, event, hold)

@@ -299,7 +299,7 @@ class WebhookIntake:
         elif (
             created := await self._store_with_new_chat(call, record, message, identity, kind, echo)
         ) is not None:
-            # A contact nobody knew: its chat and the message in one transaction.
+            # A contact nobody knew: its chat and the message in one statement.
             result, prepared = created
         else:
             # A known contact in a chat this process has not seen: resolve it (completing its
@@ -346,28 +346,25 @@ class WebhookIntake:
         kind: ChatKind,
         echo: bool,
     ) -> tuple[repository.StoreResult, PreparedEvents] | None:
-        """Create the chat of a contact nobody knew and store the message, in one transaction;
+        """Create the chat of a contact nobody knew and store the message, in one statement;
         None (nothing written) when the contact exists: the careful path completes its identity."""
         instance = call.instance
         assert instance is not None
-        async with self.pool.acquire() as conn, conn.transaction():
-            created = await repository.create_chat(
-                conn,
-                tenant_id=instance.tenant_id,
-                instance_id=instance.id,
-                jid=identity.jid,
-                lid=identity.lid,
-                phone=identity.phone,
-                push_name=message.push_name,
-                chat_kind=kind.value,
-            )
-            if created is None:
-                return None
-            contact_id, conversation_id = created
-            message = replace(message, contact_id=contact_id, conversation_id=conversation_id)
-            stored = await self._store(conn, call, record, message, identity.reply_to, echo=echo)
-        self._remember_chat(instance, identity.jid, identity.lid, contact_id, conversation_id)
-        return stored
+        # Fresh ids for the contact and its conversation: the statement creates both with them,
+        # so `message.received` can be staged in the same statement.
+        message = replace(message, contact_id=uuid.uuid4(), conversation_id=uuid.uuid4())
+        events = [] if echo else [_message_received(instance, message, identity.reply_to, call.media)]
+        prepared = self.outbox.prepare(events)
+        chat = repository.NewChat(
+            jid=identity.jid, lid=identity.lid, phone=identity.phone, chat_kind=kind.value
+        )
+        stored = await repository.store_message_in_new_chat(
+            self.pool, record, message, prepared, chat, outbox=self.outbox, echo=echo
+        )
+        if stored is None:
+            return None
+        self._remember_chat(instance, identity.jid, identity.lid, message.contact_id, message.conversation_id)
+        return stored, prepared
 
     async def _store(
         self,

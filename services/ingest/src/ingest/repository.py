@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from database import Connection, Pool
 from messaging import Outbox, PreparedEvents
@@ -129,43 +130,6 @@ async def resolve_contact(
     raise RuntimeError("could not resolve the contact after concurrent changes")
 
 
-# The first message of a chat with a contact nobody knows yet: the contact and the
-# conversation created in one statement. Nothing is returned when the contact exists (or
-# appeared concurrently): the caller then resolves it the careful way, completing its identity.
-_CREATE_CHAT = """
-WITH found AS (
-    SELECT 1 FROM contacts WHERE tenant_id = $1 AND (jid = $2 OR lid = $3) LIMIT 1
-), contact AS (
-    INSERT INTO contacts (tenant_id, jid, lid, phone, push_name)
-    SELECT $1, $2, $3, $4, $5 WHERE NOT EXISTS (SELECT 1 FROM found)
-    ON CONFLICT DO NOTHING
-    RETURNING id
-)
-INSERT INTO conversations (tenant_id, instance_id, contact_id, chat_kind)
-SELECT $1, $6, id, $7 FROM contact
-ON CONFLICT (instance_id, contact_id) DO UPDATE SET chat_kind = EXCLUDED.chat_kind
-RETURNING contact_id, id
-"""
-
-
-async def create_chat(
-    executor: Pool | Connection,
-    *,
-    tenant_id: uuid.UUID,
-    instance_id: uuid.UUID,
-    jid: str | None,
-    lid: str | None,
-    phone: str | None,
-    push_name: str | None,
-    chat_kind: str,
-) -> tuple[uuid.UUID, uuid.UUID] | None:
-    """(contact id, conversation id) of a chat with a new contact; None when the contact exists."""
-    row = await executor.fetchrow(_CREATE_CHAT, tenant_id, jid, lid, phone, push_name, instance_id, chat_kind)
-    if row is None:
-        return None
-    return row["contact_id"], row["id"]
-
-
 async def resolve_conversation(
     conn: Connection,
     *,
@@ -223,8 +187,8 @@ class StoreResult:
 
 
 _STORE_MESSAGE = """
-WITH reserved AS (
-    SELECT nextval(pg_get_serial_sequence('raw_events', 'id')) AS id
+WITH {chat}reserved AS (
+    SELECT nextval(pg_get_serial_sequence('raw_events', 'id')) AS id{only_with_chat}
 ), msg AS (
     INSERT INTO messages (id, tenant_id, instance_id, conversation_id, contact_id, provider_id, direction,
                           origin, source_event, chat_jid, sender_jid, push_name, message_type, category, text,
@@ -259,27 +223,49 @@ SELECT (SELECT id FROM raw) AS raw_id,
        ARRAY(SELECT id FROM staged ORDER BY id) AS outbox_ids
 """
 
+# The first message of a chat with a contact nobody knows yet: the contact and its
+# conversation, with the ids the caller chose ($15, $14), and everything `_STORE_MESSAGE` writes, in ONE
+# statement: one round trip and one commit instead of BEGIN, two statements and COMMIT. When
+# the contact exists (or a concurrent webhook created it first) nothing at all is written and
+# `raw_id` is NULL: the caller resolves the contact the careful way, completing its identity.
+# A new contact has no conversation yet, so the conversation's id is the one given.
+_NEW_CHAT = """found AS (
+    SELECT 1 FROM contacts WHERE tenant_id = $4 AND (jid = $34 OR lid = $35) LIMIT 1
+), contact AS (
+    INSERT INTO contacts (id, tenant_id, jid, lid, phone, push_name)
+    SELECT $15, $4, $34, $35, $36, $21 WHERE NOT EXISTS (SELECT 1 FROM found)
+    ON CONFLICT DO NOTHING
+    RETURNING id
+), chat AS (
+    INSERT INTO conversations (id, tenant_id, instance_id, contact_id, chat_kind, last_message_at)
+    SELECT $14, $4, $3, contact.id, $37, GREATEST(now(), $25) FROM contact
+    RETURNING id
+), """
+
+
+def _store_sql(*, on_conflict: str, new_chat: bool) -> str:
+    return (
+        _STORE_MESSAGE.replace("{on_conflict}", on_conflict)
+        .replace("{chat}", _NEW_CHAT if new_chat else "")
+        .replace("{only_with_chat}", " WHERE EXISTS (SELECT 1 FROM chat)" if new_chat else "")
+    )
+
+
 # A new message, or nothing for a duplicate delivery.
-_STORE_NEW = _STORE_MESSAGE.replace("{on_conflict}", "NOTHING")
+_NEW = "NOTHING"
 # Mirage's own echo (`send.message`): if the message was first seen as a `fromMe`
 # upsert, it is now known to be Mirage's.
-_STORE_ECHO = _STORE_MESSAGE.replace(
-    "{on_conflict}", "UPDATE SET origin = 'mirage' WHERE messages.origin <> 'mirage'"
-)
+_ECHO = "UPDATE SET origin = 'mirage' WHERE messages.origin <> 'mirage'"
+_STORE_NEW = _store_sql(on_conflict=_NEW, new_chat=False)
+_STORE_ECHO = _store_sql(on_conflict=_ECHO, new_chat=False)
+_STORE_NEW_IN_NEW_CHAT = _store_sql(on_conflict=_NEW, new_chat=True)
+_STORE_ECHO_IN_NEW_CHAT = _store_sql(on_conflict=_ECHO, new_chat=True)
 
 
-async def store_message(
-    conn: Connection,
-    record: RawRecord,
-    message: NewMessage,
-    events: PreparedEvents,
-    *,
-    outbox: Outbox,
-    echo: bool = False,
-) -> StoreResult:
-    """Store the raw call and the message; stage `events` only if the message is new."""
-    row = await conn.fetchrow(
-        _STORE_ECHO if echo else _STORE_NEW,
+def _store_args(
+    record: RawRecord, message: NewMessage, events: PreparedEvents, outbox: Outbox
+) -> tuple[object, ...]:
+    return (
         record.path,
         record.instance_name,
         record.instance_id,
@@ -314,8 +300,64 @@ async def store_message(
         events.payloads,
         events.header_texts,
     )
-    assert row is not None
+
+
+def _store_result(row: Any) -> StoreResult:
     return StoreResult(raw_id=row["raw_id"], inserted=row["inserted"], outbox_ids=list(row["outbox_ids"]))
+
+
+async def store_message(
+    conn: Connection,
+    record: RawRecord,
+    message: NewMessage,
+    events: PreparedEvents,
+    *,
+    outbox: Outbox,
+    echo: bool = False,
+) -> StoreResult:
+    """Store the raw call and the message; stage `events` only if the message is new."""
+    row = await conn.fetchrow(
+        _STORE_ECHO if echo else _STORE_NEW, *_store_args(record, message, events, outbox)
+    )
+    assert row is not None
+    return _store_result(row)
+
+
+@dataclass(frozen=True)
+class NewChat:
+    """Who a chat with a contact nobody knows is with: the contact row to create."""
+
+    jid: str | None
+    lid: str | None
+    phone: str | None
+    chat_kind: str
+
+
+async def store_message_in_new_chat(
+    executor: Pool | Connection,
+    record: RawRecord,
+    message: NewMessage,
+    events: PreparedEvents,
+    chat: NewChat,
+    *,
+    outbox: Outbox,
+    echo: bool = False,
+) -> StoreResult | None:
+    """Create the contact (`message.contact_id`) and its conversation (`message.conversation_id`)
+    and store the message as `store_message` does, in one statement; None, with nothing written,
+    when a contact with that jid or lid exists."""
+    row = await executor.fetchrow(
+        _STORE_ECHO_IN_NEW_CHAT if echo else _STORE_NEW_IN_NEW_CHAT,
+        *_store_args(record, message, events, outbox),
+        chat.jid,
+        chat.lid,
+        chat.phone,
+        chat.chat_kind,
+    )
+    assert row is not None
+    if row["raw_id"] is None:
+        return None
+    return _store_result(row)
 
 
 # The status moves forward along the delivery order (a late ack never downgrades it), and the
