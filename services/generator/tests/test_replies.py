@@ -41,7 +41,7 @@ class FakeConnection:
     async def fetchrow(self, query: str, *args: Any) -> dict[str, Any]:
         self.queries.append(query)
         if "FROM replies" in query:  # the reply's setup: not answered yet, no persona
-            return {"answered": False, "id": None}
+            return {"answered": False, "persona_id": None}
         assert "FROM tenants" in query
         return self.keywords
 

@@ -243,13 +243,18 @@ class ReplyGenerator:
         data = event.data
         limit = self.settings.reply.context_messages
         async with self.pool.acquire() as conn:
-            setup = await repository.load_reply_setup(conn, event.tenant_id, data.instance_id, event.event_id)
+            setup, stored, pending = await repository.load_setup_and_context(
+                conn,
+                tenant_id=event.tenant_id,
+                instance_id=data.instance_id,
+                request_event_id=event.event_id,
+                conversation_id=data.conversation_id,
+                burst_ids=data.message_ids,
+                limit=limit,
+            )
             # Checked before the model is paid for; the claim in `store_reply` is the real guard.
             if setup.answered:
                 return None
-            stored, pending = await repository.load_context(
-                conn, data.conversation_id, data.message_ids, limit
-            )
             unseen = [m.message_id for m in stored if m.in_burst and _uncaptioned_image(m) and m.message_id]
             images = await repository.load_images(conn, unseen) if self.vision and unseen else {}
         persona = setup.persona or DEFAULT_PERSONA

@@ -53,27 +53,35 @@ class ReplySetup:
     media_replies: dict[str, str] = field(default_factory=dict)
 
 
+# The request's setup: whether it has a reply already (a redelivery) and the instance's
+# persona; `{instance}`, `{tenant}` and `{request}` are the statement's placeholders.
+_SETUP_SQL = """
+SELECT EXISTS (SELECT 1 FROM replies WHERE request_event_id = {request}) AS answered,
+       p.id AS persona_id, p.name, p.system_prompt, p.language, p.max_length, p.emoji, p.temperature,
+       p.model, p.media_replies
+FROM (SELECT 1) AS one
+LEFT JOIN instances i ON i.id = {instance} AND i.tenant_id = {tenant}
+LEFT JOIN personas p ON p.id = i.persona_id AND p.tenant_id = i.tenant_id
+"""
+
+
 async def load_reply_setup(
     conn: Connection, tenant_id: uuid.UUID, instance_id: uuid.UUID, request_event_id: uuid.UUID
 ) -> ReplySetup:
     """Whether the request already has a reply (a redelivery), and the instance's persona."""
     row = await conn.fetchrow(
-        "SELECT EXISTS (SELECT 1 FROM replies WHERE request_event_id = $3) AS answered,"
-        " p.id, p.name, p.system_prompt, p.language, p.max_length, p.emoji, p.temperature, p.model,"
-        " p.media_replies"
-        " FROM (SELECT 1) AS one"
-        " LEFT JOIN instances i ON i.id = $1 AND i.tenant_id = $2"
-        " LEFT JOIN personas p ON p.id = i.persona_id AND p.tenant_id = i.tenant_id",
-        instance_id,
-        tenant_id,
-        request_event_id,
+        _SETUP_SQL.format(instance="$1", tenant="$2", request="$3"), instance_id, tenant_id, request_event_id
     )
     if row is None:  # `FROM (SELECT 1)` always yields one row
         raise RuntimeError("the reply setup query returned no row")
-    if row["id"] is None:
+    return _setup(row)
+
+
+def _setup(row: Any) -> ReplySetup:
+    if row["persona_id"] is None:
         return ReplySetup(answered=row["answered"], persona=None)
     persona = Persona(
-        id=row["id"],
+        id=row["persona_id"],
         name=row["name"],
         system_prompt=row["system_prompt"],
         language=row["language"],
@@ -100,8 +108,8 @@ def _media_replies(row: Any) -> dict[str, str]:
 #   echo is not in `messages` yet. A part whose send failed or was refused never reached the
 #   person; a reply older than a full window is outside it. A pending part is placed after
 #   the echoes of the same reply's earlier parts, which arrive after the reply row was written.
-_CONTEXT_SQL = """
-WITH burst AS (
+_CONTEXT_CTES = """
+burst AS (
     SELECT m.id, m.origin, m.direction, m.category, coalesce(m.text, mm.transcript) AS text,
            m.push_name, m.sent_at, m.message_type,
            mm.transcript IS NOT NULL AND mm.status = 'transcribed' AS transcribed
@@ -145,18 +153,30 @@ WITH burst AS (
       AND NOT EXISTS (SELECT 1 FROM undelivered u WHERE u.reply_id = r.id AND u.part_index = part.number - 1)
     ORDER BY r.created_at DESC, part.number DESC
     LIMIT $3
-)
+)"""
+_CONTEXT_ROWS = """
 SELECT 'burst' AS source, id, origin, direction, category, text, push_name, sent_at AS at,
-       NULL::timestamptz AS created_at, NULL::bigint AS number, message_type, transcribed
+       NULL::timestamptz AS created_at, NULL::bigint AS number, message_type, transcribed{setup}
 FROM burst
 UNION ALL
 SELECT 'recent', id, origin, direction, category, text, push_name, sent_at, NULL, NULL,
-       message_type, transcribed
+       message_type, transcribed{setup}
 FROM recent
 UNION ALL
-SELECT 'pending', NULL, 'mirage', 'outbound', 'text', text, NULL, at, created_at, number, NULL, false
+SELECT 'pending', NULL, 'mirage', 'outbound', 'text', text, NULL, at, created_at, number, NULL, false{setup}
 FROM pending
 """
+# The setup and the context in ONE round trip: the setup's columns are appended to every
+# context row (NULL there), and one more row, `source` 'setup', carries them.
+_SETUP_AND_CONTEXT_SQL = (
+    f"WITH setup AS ({_SETUP_SQL.format(instance='$4', tenant='$5', request='$6')}),"
+    f"{_CONTEXT_CTES}"
+    "\nSELECT 'setup' AS source, NULL::uuid AS id, NULL::text AS origin, NULL::text AS direction,"
+    " NULL::text AS category, NULL::text AS text, NULL::text AS push_name, NULL::timestamptz AS at,"
+    " NULL::timestamptz AS created_at, NULL::bigint AS number, NULL::text AS message_type,"
+    " NULL::boolean AS transcribed, setup.* FROM setup\nUNION ALL"
+    + _CONTEXT_ROWS.format(setup=", NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL")
+)
 
 
 def _speaker(origin: str, direction: str) -> Speaker:
@@ -166,11 +186,35 @@ def _speaker(origin: str, direction: str) -> Speaker:
     return "business"
 
 
-async def load_context(
-    conn: Connection, conversation_id: uuid.UUID, burst_ids: Sequence[uuid.UUID], limit: int
-) -> tuple[list[ContextMessage], list[ContextMessage]]:
-    """The stored messages (the burst and up to `limit` before it) and Mirage's pending parts."""
-    rows = await conn.fetch(_CONTEXT_SQL, conversation_id, list(burst_ids), limit)
+async def load_setup_and_context(
+    conn: Connection,
+    *,
+    tenant_id: uuid.UUID,
+    instance_id: uuid.UUID,
+    request_event_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    burst_ids: Sequence[uuid.UUID],
+    limit: int,
+) -> tuple[ReplySetup, list[ContextMessage], list[ContextMessage]]:
+    """What `load_reply_setup` returns, the stored messages (the burst and up to `limit`
+    before it) and Mirage's pending parts, in one round trip."""
+    rows = await conn.fetch(
+        _SETUP_AND_CONTEXT_SQL,
+        conversation_id,
+        list(burst_ids),
+        limit,
+        instance_id,
+        tenant_id,
+        request_event_id,
+    )
+    setup = [row for row in rows if row["source"] == "setup"]
+    if len(setup) != 1:  # `FROM (SELECT 1)` always yields one row
+        raise RuntimeError("the reply setup query returned no row")
+    stored, pending = _context([row for row in rows if row["source"] != "setup"])
+    return _setup(setup[0]), stored, pending
+
+
+def _context(rows: Sequence[Any]) -> tuple[list[ContextMessage], list[ContextMessage]]:
     stored = [
         ContextMessage(
             speaker=_speaker(row["origin"], row["direction"]),
