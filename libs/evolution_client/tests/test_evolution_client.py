@@ -510,3 +510,18 @@ async def test_secrets_never_appear_in_errors_or_settings(
     assert GLOBAL_KEY not in rendered
     assert "POST /message/sendText/loja" in str(caught.value)
     assert "Error: Connection Closed" in str(caught.value)
+
+
+async def test_a_base_url_with_a_path_prefix_is_kept_on_every_call_to_a_path() -> None:
+    """Each path's absolute URL is worked out once and reused: the prefix and the query stay right."""
+    prefixed = EvolutionSettings(base_url=f"{BASE}/evolution/", api_key=SecretStr(GLOBAL_KEY))
+    with respx.mock(base_url=f"{BASE}/evolution", assert_all_called=True) as router:
+        route = router.get("/instance/connectionState/loja").respond(
+            200, json={"instance": {"instanceName": "loja", "state": "open"}}
+        )
+        async with EvolutionClient(prefixed, transport=httpx.AsyncHTTPTransport()) as evolution:
+            for _ in range(2):
+                assert (await evolution.connection_state("loja")).state == "open"
+    assert [str(call.request.url) for call in route.calls] == [
+        f"{BASE}/evolution/instance/connectionState/loja"
+    ] * 2
