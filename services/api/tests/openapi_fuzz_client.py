@@ -19,7 +19,6 @@ from typing import Any
 import hypothesis
 import hypothesis.errors
 import schemathesis
-from hypothesis import HealthCheck, Phase
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -27,6 +26,8 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+
+from testkit.fuzzing import fuzz_settings
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
@@ -65,14 +66,7 @@ def fuzz(
     for label, strategy in built:
 
         @hypothesis.given(case=strategy)
-        @hypothesis.settings(
-            max_examples=examples,
-            deadline=None,
-            database=None,
-            derandomize=True,
-            phases=[Phase.explicit, Phase.generate],
-            suppress_health_check=list(HealthCheck),
-        )
+        @fuzz_settings(max_examples=examples, derandomize=True)
         def exercise(case: Any) -> None:
             nonlocal sent
             response = case.call(base_url=base_url, headers=headers)

@@ -20,8 +20,9 @@ from typing import Any
 
 import hypothesis
 import pytest
-from hypothesis import HealthCheck, Phase
 from hypothesis import strategies as st
+
+from testkit.fuzzing import fuzz_settings
 
 from .test_webhook_integration import Ingest, ingest, upsert
 
@@ -169,14 +170,7 @@ def run_fuzz(loop: asyncio.AbstractEventLoop, strategy: Any, check: Any) -> int:
     calls = 0
 
     @hypothesis.given(body=strategy)
-    @hypothesis.settings(
-        max_examples=EXAMPLES,
-        deadline=None,
-        database=None,
-        derandomize=DERANDOMIZE,
-        phases=[Phase.explicit, Phase.generate],
-        suppress_health_check=list(HealthCheck),
-    )
+    @fuzz_settings(max_examples=EXAMPLES, derandomize=DERANDOMIZE)
     def exercise(body: bytes) -> None:
         nonlocal calls
         asyncio.run_coroutine_threadsafe(check(body), loop).result(timeout=60)
