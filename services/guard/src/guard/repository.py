@@ -18,6 +18,9 @@ from guard.facts import ContactStanding, GuardState, LockedState, MessageFacts, 
 from guard.verdicts import Decision, Reason
 from messaging import Outbox, PreparedEvents
 
+# The columns of `conversation_guard_state` that `_state` reads, in every statement that reads it.
+_STATE_COLUMNS = "paused_at, paused_until, pause_reason, blocked_at, block_reason, last_script_id, loop_count"
+
 # Both statements below read the contact's phone numbers (those the caller read from the
 # message's JIDs plus the contact's stored phone), match opt-outs by contact or phone and the
 # operator's blacklist by phone (digits, as the api stores them), and read the operator's controls.
@@ -39,14 +42,14 @@ phones AS (
 -- row a concurrent transaction is creating is neither locked nor created here: the caller
 -- then locks it with `lock_guard_state`.
 state_locked AS (
-    SELECT paused_at, paused_until, pause_reason, blocked_at, block_reason, last_script_id, loop_count
+    SELECT {state_columns}
     FROM conversation_guard_state WHERE $14::boolean AND conversation_id = $6 FOR UPDATE
 ),
 state_created AS (
     INSERT INTO conversation_guard_state (conversation_id, tenant_id)
     SELECT $6, $4 WHERE $14::boolean AND NOT EXISTS (SELECT 1 FROM state_locked)
     ON CONFLICT (conversation_id) DO NOTHING
-    RETURNING paused_at, paused_until, pause_reason, blocked_at, block_reason, last_script_id, loop_count
+    RETURNING {state_columns}
 ),
 state AS (SELECT * FROM state_locked UNION ALL SELECT * FROM state_created)
 SELECT
@@ -100,7 +103,7 @@ LEFT JOIN instances i ON i.id = $3
 LEFT JOIN tenants t ON t.id = $4
 LEFT JOIN conversation_controls cc ON cc.conversation_id = $6
 LEFT JOIN state gs ON true
-"""
+""".replace("{state_columns}", _STATE_COLUMNS)
 
 _STANDING = """
 WITH contact AS (
@@ -128,17 +131,20 @@ LEFT JOIN conversation_controls cc ON cc.conversation_id = $3
 
 
 _LOCK_STATE = """
-SELECT paused_at, paused_until, pause_reason, blocked_at, block_reason, last_script_id, loop_count,
-       now() AS db_now
+SELECT {state_columns}, now() AS db_now
 FROM conversation_guard_state WHERE conversation_id = $1 FOR UPDATE
-"""
+""".replace("{state_columns}", _STATE_COLUMNS)
 
 _CREATE_STATE = """
 INSERT INTO conversation_guard_state (conversation_id, tenant_id) VALUES ($1, $2)
 ON CONFLICT (conversation_id) DO NOTHING
-RETURNING paused_at, paused_until, pause_reason, blocked_at, block_reason, last_script_id, loop_count,
-          now() AS db_now
-"""
+RETURNING {state_columns}, now() AS db_now
+""".replace("{state_columns}", _STATE_COLUMNS)
+
+_SHARE_STATE = """
+SELECT {state_columns}, now() AS db_now
+FROM conversation_guard_state WHERE conversation_id = $1 FOR SHARE
+""".replace("{state_columns}", _STATE_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -309,11 +315,7 @@ async def lock_guard_state(
 
 async def share_guard_state(conn: Connection, conversation_id: uuid.UUID) -> tuple[GuardState, datetime]:
     """The conversation's guard state, read under a share lock (waits for a handler's changes)."""
-    row = await conn.fetchrow(
-        "SELECT paused_at, paused_until, pause_reason, blocked_at, block_reason, last_script_id,"
-        " loop_count, now() AS db_now FROM conversation_guard_state WHERE conversation_id = $1 FOR SHARE",
-        conversation_id,
-    )
+    row = await conn.fetchrow(_SHARE_STATE, conversation_id)
     if row is None:
         return GuardState(), await conn.fetchval("SELECT now()")
     return _state(row), row["db_now"]
