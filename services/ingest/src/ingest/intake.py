@@ -353,8 +353,7 @@ class WebhookIntake:
         # Fresh ids for the contact and its conversation: the statement creates both with them,
         # so `message.received` can be staged in the same statement.
         message = replace(message, contact_id=uuid.uuid4(), conversation_id=uuid.uuid4())
-        events = [] if echo else [_message_received(instance, message, identity.reply_to, call.media)]
-        prepared = self.outbox.prepare(events)
+        prepared = self._events_of(call, message, identity.reply_to, echo=echo)
         chat = repository.NewChat(
             jid=identity.jid, lid=identity.lid, phone=identity.phone, chat_kind=kind.value
         )
@@ -377,14 +376,19 @@ class WebhookIntake:
         echo: bool,
     ) -> tuple[repository.StoreResult, PreparedEvents]:
         """Store the message (and its `message.received` unless it is Mirage's own echo)."""
-        instance = call.instance
-        assert instance is not None
-        events = [] if echo else [_message_received(instance, message, reply_to, call.media)]
-        prepared = self.outbox.prepare(events)
+        prepared = self._events_of(call, message, reply_to, echo=echo)
         result = await repository.store_message(
             conn, record, message, prepared, outbox=self.outbox, echo=echo
         )
         return result, prepared
+
+    def _events_of(self, call: _Call, message: NewMessage, reply_to: str, *, echo: bool) -> PreparedEvents:
+        """The message's `message.received`, ready to stage; none for Mirage's own echo."""
+        instance = call.instance
+        assert instance is not None
+        return self.outbox.prepare(
+            [] if echo else [_message_received(instance, message, reply_to, call.media)]
+        )
 
     def _known_chat(
         self, instance: KnownInstance, jid: str | None, lid: str | None
