@@ -10,7 +10,7 @@ from contracts import Topic
 from ingest.directory import InstanceDirectory
 from ingest.intake import WebhookIntake
 from ingest.repository import PRODUCER
-from ingest.routes import OPENAPI_COMPONENTS, openapi_paths, webhook_routes
+from ingest.routes import OPENAPI_COMPONENTS, EvolutionWebhooks, openapi_paths
 from ingest.settings import IngestSettings
 from messaging import MessagingRuntime, Outbox, OutboxRelay, create_broker
 from service_runtime import ServiceHost, configure_logging, configure_tracing
@@ -58,7 +58,9 @@ def create_app(settings: IngestSettings) -> FastAPI:
         description="Receives Evolution API webhooks, stores them and publishes `message.received`.",
         startup=startup,
     )
-    app.router.routes.extend(webhook_routes(lambda: late.intake, settings.webhook.max_body_bytes))
+    app.add_middleware(
+        EvolutionWebhooks, intake_of=lambda: late.intake, max_body_bytes=settings.webhook.max_body_bytes
+    )
     _document_webhooks(app)
     # What start-up built, for operational tooling and tests that take Kafka away.
     app.state.started = late

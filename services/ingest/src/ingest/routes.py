@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
 import structlog
+from starlette.datastructures import Headers
 from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ingest.intake import Reply, WebhookIntake
 from messaging import is_infrastructure_error
@@ -29,48 +29,87 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 
 WEBHOOK_PATH = "/webhook/evolution"
 WEBHOOK_BY_EVENT_PATH = "/webhook/evolution/{event_kebab}"
+_BY_EVENT_PREFIX = WEBHOOK_PATH + "/"
+_JSON_CONTENT_TYPE = (b"content-type", b"application/json")
 
 
-def webhook_routes(intake_of: Callable[[], WebhookIntake], max_body_bytes: int) -> list[Route]:
-    """The webhook routes; `intake_of` returns the intake built at start-up.
+class EvolutionWebhooks:
+    """Pure ASGI middleware that serves the webhook paths ahead of the framework's routing.
 
-    Plain Starlette routes: the hot path skips FastAPI's dependency resolution and
-    response handling, which cost more than the webhook's own work at high rates.
-    Their OpenAPI description is `openapi_paths()`.
+    The hot path: three webhooks per answered message. Starlette's exception, exit-stack and
+    routing layers, its `Request` and its `Response` cost more CPU than the webhook's own work
+    at high rates, so `POST /webhook/evolution[/{event_kebab}]` is answered here from the ASGI
+    scope; every other path goes on to the app. It sits inside FastAPI's `ServerErrorMiddleware`
+    (an unexpected error still answers 500 and is logged) and inside tracing's middleware.
+    Its OpenAPI description is `openapi_paths()`.
     """
 
-    async def handle(request: Request) -> Response:
-        intake = intake_of()
-        path_event = request.path_params.get("event_kebab")
-        path = _path_of(request)
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > max_body_bytes:
-            return _json(await intake.too_large(path, int(declared)))
+    def __init__(self, app: ASGIApp, *, intake_of: Callable[[], WebhookIntake], max_body_bytes: int) -> None:
+        self.app = app
+        self.intake_of = intake_of
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        if path == WEBHOOK_PATH:
+            path_event = None
+        elif (
+            path.startswith(_BY_EVENT_PREFIX)
+            and "/" not in (suffix := path[len(_BY_EVENT_PREFIX) :])
+            and suffix
+        ):
+            path_event = suffix
+        else:
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] != "POST":
+            await _send_json(
+                send,
+                Reply(405, {"error": "method_not_allowed", "detail": "webhooks are POSTed"}),
+                extra_headers=[(b"allow", b"POST")],
+            )
+            return
+        reply = await self._handle(scope, receive, _path_of(scope), path_event)
+        if reply is not None:
+            await _send_json(send, reply)
+
+    async def _handle(
+        self, scope: Scope, receive: Receive, path: str, path_event: str | None
+    ) -> Reply | None:
+        """The webhook's reply; None when the caller went away before its body arrived."""
+        intake = self.intake_of()
+        headers = Headers(scope=scope)
+        declared = headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+            return await intake.too_large(path, int(declared))
         chunks: list[bytes] = []
         size = 0
-        async for chunk in request.stream():
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk: bytes = message.get("body", b"")
             size += len(chunk)
-            if size > max_body_bytes:
-                return _json(await intake.too_large(path, size))
+            if size > self.max_body_bytes:
+                return await intake.too_large(path, size)
             chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
         try:
-            reply = await intake.receive(
+            return await intake.receive(
                 path=path,
                 path_event=path_event,
-                headers=request.headers,
-                body=b"".join(chunks),
+                headers=headers,
+                body=chunks[0] if len(chunks) == 1 else b"".join(chunks),
             )
         except Exception as error:
             if not is_infrastructure_error(error):
                 raise
             log.warning("webhook not stored: a dependency is down", error=f"{type(error).__name__}: {error}")
-            return _json(Reply(503, {"error": "unavailable", "detail": "try again later"}))
-        return _json(reply)
-
-    return [
-        Route(WEBHOOK_PATH, handle, methods=["POST"], name="evolution_webhook"),
-        Route(WEBHOOK_BY_EVENT_PATH, handle, methods=["POST"], name="evolution_webhook_by_event"),
-    ]
+            return Reply(503, {"error": "unavailable", "detail": "try again later"})
 
 
 def openapi_paths() -> dict[str, Any]:
@@ -156,14 +195,17 @@ OPENAPI_COMPONENTS: dict[str, Any] = {
 }
 
 
-def _path_of(request: Request) -> str:
-    """The request's path as `request.url.path` spells it, without building the whole URL
-    (host, scheme, query) on every webhook."""
-    path: str = request.scope["path"]
+def _path_of(scope: Scope) -> str:
+    """The request's path as Starlette's `request.url.path` spells it, without building the
+    whole URL (host, scheme, query) on every webhook."""
+    path: str = scope["path"]
     if "?" in path or "#" in path or "\\" in path:
-        return request.url.path
+        return Request(scope).url.path
     return path
 
 
-def _json(reply: Reply) -> Response:
-    return Response(orjson.dumps(reply.body), status_code=reply.status, media_type="application/json")
+async def _send_json(send: Send, reply: Reply, *, extra_headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
+    body = orjson.dumps(reply.body)
+    headers = [_JSON_CONTENT_TYPE, (b"content-length", str(len(body)).encode()), *extra_headers]
+    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
