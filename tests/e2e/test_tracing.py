@@ -18,6 +18,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
+from opentelemetry.proto.trace.v1.trace_pb2 import Span as ProtoSpan
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -31,6 +32,7 @@ pytestmark = pytest.mark.e2e
 
 LOG_DIR = Path(__file__).resolve().parents[2] / ".local" / "e2e-logs"
 HOPS = ("mirage-ingest", "mirage-guard", "mirage-generator", "mirage-sender")
+SERVER = ProtoSpan.SpanKind.SPAN_KIND_SERVER
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class Span:
     span_id: str
     parent_id: str
     name: str
+    kind: int
     attributes: dict[str, str]
 
 
@@ -69,6 +72,7 @@ class OtlpReceiver:
                             span_id=span.span_id.hex(),
                             parent_id=span.parent_span_id.hex(),
                             name=span.name,
+                            kind=span.kind,
                             attributes={a.key: a.value.string_value for a in span.attributes},
                         )
                     )
@@ -156,3 +160,7 @@ async def test_one_trace_from_the_webhook_to_send_text(
     roots = [span for span in trace if not span.parent_id]
     assert [root.service for root in roots] == ["mirage-ingest"], roots
     assert "/webhook/evolution" in roots[0].name
+    # One server span per webhook request: OpenTelemetry's instrumentation is the only one
+    # (FastAPI's own telemetry would add a second server span around it).
+    server_spans = [span for span in trace if span.service == "mirage-ingest" and span.kind == SERVER]
+    assert len(server_spans) == 1, server_spans

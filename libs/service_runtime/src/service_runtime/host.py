@@ -154,6 +154,10 @@ class ServiceHost:
             description=description,
             version=version,
             lifespan=lifespan,
+            # Traces come from OpenTelemetry's FastAPI instrumentation (below) and metrics from
+            # Prometheus: FastAPI's own telemetry stays off, so a request has one server span
+            # and does not look up three global providers on every call.
+            telemetry={"tracing": False, "metrics": False, "logs": False},
             **fastapi_options,
         )
         app.state.host = self

@@ -10,7 +10,13 @@ from contracts import Topic
 from ingest.directory import InstanceDirectory
 from ingest.intake import WebhookIntake
 from ingest.repository import PRODUCER
-from ingest.routes import OPENAPI_COMPONENTS, EvolutionWebhooks, openapi_paths
+from ingest.routes import (
+    OPENAPI_COMPONENTS,
+    EvolutionWebhookEndpoint,
+    WebhookShortcut,
+    openapi_paths,
+    webhook_routes,
+)
 from ingest.settings import IngestSettings
 from messaging import MessagingRuntime, Outbox, OutboxRelay, create_broker
 from service_runtime import ServiceHost, configure_logging, configure_tracing
@@ -58,9 +64,9 @@ def create_app(settings: IngestSettings) -> FastAPI:
         description="Receives Evolution API webhooks, stores them and publishes `message.received`.",
         startup=startup,
     )
-    app.add_middleware(
-        EvolutionWebhooks, intake_of=lambda: late.intake, max_body_bytes=settings.webhook.max_body_bytes
-    )
+    webhooks = EvolutionWebhookEndpoint(lambda: late.intake, settings.webhook.max_body_bytes)
+    app.router.routes.extend(webhook_routes(webhooks))
+    app.add_middleware(WebhookShortcut, endpoint=webhooks)
     _document_webhooks(app)
     # What start-up built, for operational tooling and tests that take Kafka away.
     app.state.started = late

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 import structlog
 from starlette.datastructures import Headers
 from starlette.requests import Request
+from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ingest.intake import Reply, WebhookIntake
@@ -33,54 +34,32 @@ _BY_EVENT_PREFIX = WEBHOOK_PATH + "/"
 _JSON_CONTENT_TYPE = (b"content-type", b"application/json")
 
 
-class EvolutionWebhooks:
-    """Pure ASGI middleware that serves the webhook paths ahead of the framework's routing.
+class EvolutionWebhookEndpoint:
+    """The ASGI endpoint of `POST /webhook/evolution[/{event_kebab}]`, read straight from the scope.
 
-    The hot path: three webhooks per answered message. Starlette's exception, exit-stack and
-    routing layers, its `Request` and its `Response` cost more CPU than the webhook's own work
-    at high rates, so `POST /webhook/evolution[/{event_kebab}]` is answered here from the ASGI
-    scope; every other path goes on to the app. It sits inside FastAPI's `ServerErrorMiddleware`
-    (an unexpected error still answers 500 and is logged) and inside tracing's middleware.
-    Its OpenAPI description is `openapi_paths()`.
+    The hot path: three webhooks per answered message. Starlette's `Request`, `Response` and
+    the exception layers around a function endpoint cost more CPU than the webhook's own work
+    at high rates. Its OpenAPI description is `openapi_paths()`.
     """
 
-    def __init__(self, app: ASGIApp, *, intake_of: Callable[[], WebhookIntake], max_body_bytes: int) -> None:
-        self.app = app
+    def __init__(self, intake_of: Callable[[], WebhookIntake], max_body_bytes: int) -> None:
         self.intake_of = intake_of
         self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        path: str = scope["path"]
-        if path == WEBHOOK_PATH:
-            path_event = None
-        elif (
-            path.startswith(_BY_EVENT_PREFIX)
-            and "/" not in (suffix := path[len(_BY_EVENT_PREFIX) :])
-            and suffix
-        ):
-            path_event = suffix
-        else:
-            await self.app(scope, receive, send)
-            return
-        if scope["method"] != "POST":
-            await _send_json(
-                send,
-                Reply(405, {"error": "method_not_allowed", "detail": "webhooks are POSTed"}),
-                extra_headers=[(b"allow", b"POST")],
-            )
-            return
-        reply = await self._handle(scope, receive, _path_of(scope), path_event)
+        reply = await self._reply(scope, receive)
         if reply is not None:
-            await _send_json(send, reply)
+            body = orjson.dumps(reply.body)
+            headers = [_JSON_CONTENT_TYPE, (b"content-length", str(len(body)).encode())]
+            await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
 
-    async def _handle(
-        self, scope: Scope, receive: Receive, path: str, path_event: str | None
-    ) -> Reply | None:
+    async def _reply(self, scope: Scope, receive: Receive) -> Reply | None:
         """The webhook's reply; None when the caller went away before its body arrived."""
         intake = self.intake_of()
+        path = _path_of(scope)
+        raw_path: str = scope["path"]
+        path_event = raw_path[len(_BY_EVENT_PREFIX) :] if raw_path.startswith(_BY_EVENT_PREFIX) else None
         headers = Headers(scope=scope)
         declared = headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
@@ -110,6 +89,46 @@ class EvolutionWebhooks:
                 raise
             log.warning("webhook not stored: a dependency is down", error=f"{type(error).__name__}: {error}")
             return Reply(503, {"error": "unavailable", "detail": "try again later"})
+
+
+def webhook_routes(endpoint: EvolutionWebhookEndpoint) -> list[Route]:
+    """The webhook routes: they match (and name) every webhook call, and answer 405 to any
+    method but POST; `WebhookShortcut` takes the POSTs to `endpoint` before the routing."""
+    return [
+        Route(WEBHOOK_PATH, endpoint, methods=["POST"], name="evolution_webhook"),
+        Route(WEBHOOK_BY_EVENT_PATH, endpoint, methods=["POST"], name="evolution_webhook_by_event"),
+    ]
+
+
+class WebhookShortcut:
+    """Pure ASGI middleware: a POST to a webhook path goes straight to its endpoint.
+
+    What it skips is what costs at high rates: Starlette's exception and exit-stack layers and
+    the walk through the routes. Everything else (another method, another path) goes on to the
+    app and its routes, which match the same paths. It sits inside FastAPI's
+    `ServerErrorMiddleware` (an unexpected error still answers 500 and is logged) and inside
+    tracing's middleware, which names the span from the same routes.
+    """
+
+    def __init__(self, app: ASGIApp, *, endpoint: EvolutionWebhookEndpoint) -> None:
+        self.app = app
+        self.endpoint = endpoint
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and _is_webhook_path(scope["path"]):
+            await self.endpoint(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+
+def _is_webhook_path(path: str) -> bool:
+    """Whether one of the webhook routes matches `path` (their `{event_kebab}` is one segment)."""
+    if path == WEBHOOK_PATH:
+        return True
+    if not path.startswith(_BY_EVENT_PREFIX):
+        return False
+    suffix = path[len(_BY_EVENT_PREFIX) :]
+    return bool(suffix) and "/" not in suffix
 
 
 def openapi_paths() -> dict[str, Any]:
@@ -202,10 +221,3 @@ def _path_of(scope: Scope) -> str:
     if "?" in path or "#" in path or "\\" in path:
         return Request(scope).url.path
     return path
-
-
-async def _send_json(send: Send, reply: Reply, *, extra_headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
-    body = orjson.dumps(reply.body)
-    headers = [_JSON_CONTENT_TYPE, (b"content-length", str(len(body)).encode()), *extra_headers]
-    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
