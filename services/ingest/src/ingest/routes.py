@@ -58,8 +58,7 @@ class EvolutionWebhookEndpoint:
         """The webhook's reply; None when the caller went away before its body arrived."""
         intake = self.intake_of()
         path = _path_of(scope)
-        raw_path: str = scope["path"]
-        path_event = raw_path[len(_BY_EVENT_PREFIX) :] if raw_path.startswith(_BY_EVENT_PREFIX) else None
+        path_event = _event_of(scope["path"])
         headers = Headers(scope=scope)
         declared = headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
@@ -122,13 +121,16 @@ class WebhookShortcut:
 
 
 def _is_webhook_path(path: str) -> bool:
-    """Whether one of the webhook routes matches `path` (their `{event_kebab}` is one segment)."""
-    if path == WEBHOOK_PATH:
-        return True
+    """Whether one of the webhook routes matches `path`."""
+    return path == WEBHOOK_PATH or _event_of(path) is not None
+
+
+def _event_of(path: str) -> str | None:
+    """The `{event_kebab}` of a by-event webhook path (one non-empty segment); None otherwise."""
     if not path.startswith(_BY_EVENT_PREFIX):
-        return False
+        return None
     suffix = path[len(_BY_EVENT_PREFIX) :]
-    return bool(suffix) and "/" not in suffix
+    return suffix if suffix and "/" not in suffix else None
 
 
 def openapi_paths() -> dict[str, Any]:
