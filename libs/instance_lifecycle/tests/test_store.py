@@ -5,13 +5,22 @@ from __future__ import annotations
 import asyncio
 import itertools
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from contracts import InstanceState, InstanceStatusChanged, parse_event
 from database import Pool
-from instance_lifecycle import Outcome, Pairing, QrCode, Trigger, apply_trigger
+from instance_lifecycle import (
+    REPORT_REORDER_WINDOW,
+    Outcome,
+    Pairing,
+    QrCode,
+    Trigger,
+    apply_trigger,
+    claim_report,
+)
 from messaging import Outbox
 
 pytestmark = pytest.mark.integration
@@ -133,3 +142,48 @@ async def test_concurrent_writers_never_lose_a_transition(db_pool: Pool) -> None
         assert before["current"] == after["previous"]
     assert final == history[-1]["current"]
     assert all(o.state.value in {"connected", "closed", "open"} for o in outcomes)
+
+
+async def _claim(pool: Pool, instance: uuid.UUID, reported_at: datetime) -> bool:
+    async with pool.acquire() as conn, conn.transaction():
+        return await claim_report(conn, instance, reported_at)
+
+
+async def test_an_evolution_report_older_than_the_newest_applied_is_not_claimed(db_pool: Pool) -> None:
+    instance = await _new_instance(db_pool)
+    opened = datetime(2026, 12, 3, 12, 0, 5, tzinfo=UTC)
+    assert await _claim(db_pool, instance, opened)
+    # The `connecting` made five seconds before, retried after the `open`: out of date.
+    assert not await _claim(db_pool, instance, opened - timedelta(seconds=5))
+    assert not await _claim(db_pool, instance, opened - timedelta(milliseconds=1))
+    # The same report again (Evolution's retry re-POSTs the identical body) and newer ones are taken.
+    assert await _claim(db_pool, instance, opened)
+    assert await _claim(db_pool, instance, opened + timedelta(seconds=1))
+    stored = await db_pool.fetchval("SELECT evolution_reported_at FROM instances WHERE id = $1", instance)
+    assert stored == opened + timedelta(seconds=1)
+
+
+async def test_evolutions_clock_moving_back_beyond_the_window_resets_the_reference(db_pool: Pool) -> None:
+    """A DST fall-back moves Evolution's local `date_time` back an hour: reports keep applying."""
+    instance = await _new_instance(db_pool)
+    before = datetime(2026, 12, 3, 2, 59, 0, tzinfo=UTC)
+    assert await _claim(db_pool, instance, before)
+    after_fallback = before - REPORT_REORDER_WINDOW - timedelta(minutes=29)
+    assert await _claim(db_pool, instance, after_fallback)
+    # From then on the new clock is the reference: a minute later is newer, not an hour stale.
+    assert await _claim(db_pool, instance, after_fallback + timedelta(minutes=1))
+    assert not await _claim(db_pool, instance, after_fallback)
+
+
+async def test_concurrent_reports_of_one_instance_are_claimed_one_after_the_other(db_pool: Pool) -> None:
+    instance = await _new_instance(db_pool)
+    base = datetime(2026, 12, 3, 12, 0, 0, tzinfo=UTC)
+    moments = [base + timedelta(milliseconds=step) for step in range(8)]
+    async with db_pool.acquire() as first:
+        async with first.transaction():
+            # The newest is claimed first and its row lock held while the others wait on it.
+            assert await claim_report(first, instance, moments[-1])
+            waiting = asyncio.gather(*(_claim(db_pool, instance, moment) for moment in moments[:-1]))
+            await asyncio.sleep(0.2)
+        claimed = await waiting
+    assert claimed == [False] * (len(moments) - 1)

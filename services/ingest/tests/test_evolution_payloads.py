@@ -10,6 +10,7 @@ from contracts import ChatKind, MessageCategory
 from ingest.evolution_payloads import (
     MessageData,
     MessageKey,
+    WebhookEnvelope,
     category_of,
     chat_kind,
     digits_of,
@@ -163,3 +164,20 @@ def test_media_of_names_each_kind_and_never_carries_bytes() -> None:
     assert media_of({"locationMessage": {"degreesLatitude": 1}}, None).kind == "location"  # type: ignore[union-attr]
     assert media_of({"conversation": "oi"}, "conversation") is None
     assert media_of(None, None) is None
+
+
+@pytest.mark.parametrize(
+    ("date_time", "expected"),
+    [
+        ("2025-10-22T14:05:31.482Z", datetime(2025, 10, 22, 14, 5, 31, 482000, tzinfo=UTC)),
+        ("2025-10-22T14:05:31", datetime(2025, 10, 22, 14, 5, 31, tzinfo=UTC)),
+        (None, None),
+        ("", None),
+        ("yesterday", None),
+    ],
+)
+def test_the_envelope_date_time_is_read_as_evolutions_clock(
+    date_time: str | None, expected: datetime | None
+) -> None:
+    envelope = WebhookEnvelope(event="connection.update", instance="i", date_time=date_time)
+    assert envelope.reported_at() == expected

@@ -407,6 +407,67 @@ async def test_connection_update_drives_the_instance_state_machine(ingest: Inges
     assert (event.data.previous, event.data.current) == (InstanceState.OPEN, InstanceState.CONNECTED)
 
 
+async def test_a_lifecycle_report_older_than_one_applied_is_recorded_stale_and_not_applied(
+    ingest: Ingest,
+) -> None:
+    """Evolution's retry of a `connecting` and a QR made before the scan, arriving after its `open`."""
+
+    def report(event: str, data: dict[str, Any], date_time: str) -> dict[str, Any]:
+        return {**ingest.envelope(event, data), "date_time": date_time}
+
+    opened = report(
+        "connection.update",
+        {
+            "instance": ingest.instance_name,
+            "wuid": "5511900000002@s.whatsapp.net",
+            "state": "open",
+            "statusReason": 200,
+        },
+        "2026-11-28T12:00:05.000Z",
+    )
+    connecting = report(
+        "connection.update",
+        {"instance": ingest.instance_name, "state": "connecting", "statusReason": 200},
+        "2026-11-28T12:00:00.000Z",
+    )
+    qr = report(
+        "qrcode.updated",
+        {
+            "qrcode": {
+                "instance": ingest.instance_name,
+                "code": "2@stale",
+                "base64": "data:image/png;base64,x",
+            }
+        },
+        "2026-11-28T12:00:00.001Z",
+    )
+    assert (await ingest.post(opened)).json()["status"] == "accepted"
+    for late in (connecting, qr):
+        response = await ingest.post(late)
+        assert response.status_code == 200
+        assert response.json()["status"] == "stale"
+        assert (await raw_event(ingest.pool, response.json()["raw_event_id"]))["parse_result"] == "stale"
+    row = await fetch_one(
+        ingest.pool, "SELECT state, qr_code FROM instances WHERE id = $1", ingest.instance_id
+    )
+    assert (row["state"], row["qr_code"]) == ("connected", None)
+    events = await consume(ingest.kafka, Topic.INSTANCE_STATUS_CHANGED, 2, timeout_s=3)
+    assert [(e.data.previous, e.data.current) for e in events] == [
+        (InstanceState.OPEN, InstanceState.CONNECTED)
+    ]
+    # A report made after the `open` is applied as usual: the number was lost.
+    closed = report(
+        "connection.update",
+        {"instance": ingest.instance_name, "state": "close", "statusReason": 428},
+        "2026-11-28T12:01:00.000Z",
+    )
+    assert (await ingest.post(closed)).json()["status"] == "accepted"
+    assert (
+        await ingest.pool.fetchval("SELECT state FROM instances WHERE id = $1", ingest.instance_id)
+        == "disconnected"
+    )
+
+
 async def test_events_mirage_does_not_act_on_are_kept_raw(ingest: Ingest) -> None:
     response = await ingest.post(ingest.envelope("presence.update", {"id": "x", "presences": {}}))
     assert response.json()["status"] == "ignored"

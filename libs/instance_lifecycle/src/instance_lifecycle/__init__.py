@@ -10,17 +10,20 @@ from instance_lifecycle.machine import (
 )
 from instance_lifecycle.store import (
     QR_LIFETIME,
+    REPORT_REORDER_WINDOW,
     Outcome,
     Pairing,
     QrCode,
     UnknownInstanceError,
     apply_trigger,
+    claim_report,
 )
 
 __all__ = [
     "LEGAL_TRANSITIONS",
     "QR_LIFETIME",
     "REASONS",
+    "REPORT_REORDER_WINDOW",
     "Outcome",
     "Pairing",
     "Plan",
@@ -28,6 +31,7 @@ __all__ = [
     "Trigger",
     "UnknownInstanceError",
     "apply_trigger",
+    "claim_report",
     "plan",
     "trigger_for_connection_update",
 ]

@@ -33,6 +33,14 @@ log = structlog.get_logger(__name__)
 
 QR_LIFETIME = timedelta(minutes=2)
 _MAX_RACES = 5
+REPORT_REORDER_WINDOW = timedelta(minutes=30)
+"""How late an Evolution lifecycle report may arrive and still be recognised as out of date.
+
+Evolution retries an undelivered webhook for up to ~25 minutes (10 attempts, backoff capped at
+300 s, plus each attempt's timeout). A report older than the newest applied one by more than this
+is not a late retry but Evolution's clock moving back (its `date_time` is local time: a DST
+fall-back, a clock fix); it is applied and becomes the new reference.
+"""
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,35 @@ class Outcome:
 
 class UnknownInstanceError(LookupError):
     """No instance with that id exists."""
+
+
+async def claim_report(
+    conn: Connection,
+    instance_id: uuid.UUID,
+    reported_at: datetime,
+    reorder_window: timedelta = REPORT_REORDER_WINDOW,
+) -> bool:
+    """Take an Evolution lifecycle report made at `reported_at` (its envelope `date_time`) as the newest.
+
+    False when a newer report of the instance was already applied (within `reorder_window`):
+    this one is out of date and must not be applied. Call inside the transaction that then
+    applies the report: the row stays locked until it commits, so two reports of one
+    instance are claimed one after the other.
+    """
+    claimed = await conn.fetchval(
+        """
+        UPDATE instances SET evolution_reported_at = $2
+        WHERE id = $1
+          AND (evolution_reported_at IS NULL
+               OR $2 >= evolution_reported_at
+               OR $2 <= evolution_reported_at - $3::interval)
+        RETURNING true
+        """,
+        instance_id,
+        reported_at,
+        reorder_window,
+    )
+    return bool(claimed)
 
 
 async def apply_trigger(

@@ -43,6 +43,20 @@ class WebhookEnvelope(_Tolerant):
     sender: str | None = None
     server_url: str | None = None
 
+    def reported_at(self) -> datetime | None:
+        """`date_time` as a moment on Evolution's clock, or None when absent or unreadable.
+
+        Evolution writes its local time with a `Z` (evolution-api.md §3): compare it only with
+        other reports of the same server, never with Mirage's clock.
+        """
+        if not self.date_time:
+            return None
+        try:
+            moment = datetime.fromisoformat(self.date_time)
+        except ValueError:
+            return None
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
 
 class MessageKey(_Tolerant):
     """A WhatsApp message key, passed through from Baileys."""

@@ -55,6 +55,7 @@ from instance_lifecycle import (
     Trigger,
     UnknownInstanceError,
     apply_trigger,
+    claim_report,
     trigger_for_connection_update,
 )
 from messaging import Outbox, OutboxRelay, PreparedEvents, StagedEvent
@@ -125,6 +126,7 @@ class WebhookIntake:
         self.relay = relay
         self.settings = settings
         self._jwt = JwtVerifier(settings.jwt_leeway_s)
+        self._reorder_window = timedelta(seconds=settings.lifecycle_reorder_window_s)
         # (instance, jid, lid) → (contact, conversation), for chats already stored.
         self._chats: dict[tuple[uuid.UUID, str | None, str | None], tuple[uuid.UUID, uuid.UUID]] = {}
 
@@ -480,7 +482,15 @@ class WebhookIntake:
         if trigger is None:
             raw_id = await repository.record_raw(self.pool, call.record(200, AuthResult.OK, "ignored"))
             return Reply(200, {"status": "ignored", "raw_event_id": raw_id})
+        reported_at = envelope.reported_at()
         async with self.pool.acquire() as conn, conn.transaction():
+            if reported_at is not None and not await claim_report(
+                conn, instance.id, reported_at, self._reorder_window
+            ):
+                # A late retry of a report older than one already applied: applying it would
+                # walk the instance back (a stale `connecting` after `open`, a stale QR).
+                raw_id = await repository.record_raw(conn, call.record(200, AuthResult.OK, "stale"))
+                return Reply(200, {"status": "stale", "raw_event_id": raw_id})
             raw_id = await repository.record_raw(conn, call.record(200, AuthResult.OK, "accepted"))
             staged = await _apply(conn, instance, trigger, self.outbox, raw_id, status_code, qr, pairing)
         self.relay.notify(staged)

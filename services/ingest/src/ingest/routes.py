@@ -196,7 +196,10 @@ OPENAPI_COMPONENTS: dict[str, Any] = {
         "WebhookReply": {
             "type": "object",
             "properties": {
-                "status": {"type": "string", "enum": ["accepted", "duplicate", "ignored", "no_change"]},
+                "status": {
+                    "type": "string",
+                    "enum": ["accepted", "duplicate", "ignored", "no_change", "stale"],
+                },
                 "message_id": {"type": ["string", "null"]},
                 "raw_event_id": {"type": "integer"},
                 "error": {"type": "string"},

@@ -33,6 +33,10 @@ class WebhookSettings(BaseModel):
     instance_cache_ttl_s: float = Field(default=30.0, ge=0)
     # Bodies that are not JSON are kept as text, up to this many characters.
     raw_text_limit: int = Field(default=65_536, ge=0)
+    # A `connection.update`/`qrcode.updated` older (by its `date_time`) than the newest one applied
+    # for its instance, by less than this, is a late retry and is not applied; older by more, it is
+    # taken as Evolution's clock moving back and applied. Cover Evolution's retry span (~25 min).
+    lifecycle_reorder_window_s: float = Field(default=1800.0, ge=0)
 
 
 class IngestSettings(MirageSettings):
