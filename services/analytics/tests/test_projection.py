@@ -19,6 +19,7 @@ from analytics.tables import (
     Table,
 )
 from contracts import (
+    AMBIGUOUS_FAILURE_CODE,
     AdminAlert,
     AdminAlertData,
     AlertCause,
@@ -96,6 +97,37 @@ def test_sends_count_by_outcome_and_failures_by_code() -> None:
     )
     assert not requested.counters
     assert requested.facts[0].values["campaign_id"] == campaign
+
+
+def test_an_ambiguous_send_whose_echo_came_later_counts_as_sent_not_failed() -> None:
+    """Reported ambiguous at 10:59, its late echo settled it at 11:20: one send, sent, none failed."""
+    chat = Conversation(tenant_id=uuid.uuid4())
+    send_id = uuid.uuid4()
+    judged = datetime(2026, 12, 2, 10, 59, 59, tzinfo=UTC)
+    failed = chat.failed(send_id, AMBIGUOUS_FAILURE_CODE, at=judged)
+    late = chat.sent(send_id, at=datetime(2026, 12, 2, 11, 20, tzinfo=UTC))
+    late = late.model_copy(update={"data": late.data.model_copy(update={"ambiguous_at": judged})})
+    totals: dict[tuple[str, tuple[object, ...], str], int] = {}
+    # Counters add up, so the order the stats see the two events in does not matter.
+    for event, topic in ((late, Topic.MESSAGE_SENT), (failed, Topic.MESSAGE_FAILED)):
+        for row in PROJECTION.change(event, topic).counters:
+            for column, delta in row.values.items():
+                slot = (row.table.name, row.key, column)
+                totals[slot] = totals.get(slot, 0) + delta
+    ten, eleven = datetime(2026, 12, 2, 10, tzinfo=UTC), datetime(2026, 12, 2, 11, tzinfo=UTC)
+    assert totals[(TENANT_HOURLY.name, (chat.tenant_id, ten), "failed")] == 0
+    assert totals[(NUMBER_HOURLY.name, (chat.instance_id, ten), "failed")] == 0
+    assert (
+        totals[(NUMBER_FAILURES_HOURLY.name, (chat.instance_id, ten, AMBIGUOUS_FAILURE_CODE), "failed")] == 0
+    )
+    assert totals[(TENANT_HOURLY.name, (chat.tenant_id, eleven), "sent")] == 1
+    assert totals[(NUMBER_HOURLY.name, (chat.instance_id, eleven), "sent")] == 1
+    # A send that was never in doubt takes nothing away.
+    plain = PROJECTION.change(chat.sent(uuid.uuid4()), Topic.MESSAGE_SENT)
+    assert all(
+        delta > 0 for row in plain.counters for column, delta in row.values.items() if column == "sent"
+    )
+    assert not any("failed" in row.values for row in plain.counters)
 
 
 def test_a_reply_counts_its_tokens_and_estimated_cost_for_its_persona() -> None:

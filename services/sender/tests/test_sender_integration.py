@@ -444,6 +444,9 @@ async def test_an_ambiguous_send_whose_echo_arrives_later_becomes_sent_and_resol
         "the late settlement stays in the causal chain"
     )
     assert failed.data.ambiguous is True, "the ambiguity was reported when it was judged"
+    assert sent_event.data.ambiguous_at == failed.occurred_at, (
+        "the late message.sent names when the send was counted failed, so statistics move it"
+    )
     assert raised.data.cause is resolved.data.cause is AlertCause.SEND_AMBIGUOUS
     assert not raised.data.resolved
     assert resolved.data.resolved

@@ -12,6 +12,7 @@ from contracts._envelope import (
 )
 from contracts._instances import InstanceStatusChanged, InstanceStatusChangedData
 from contracts._messages import (
+    AMBIGUOUS_FAILURE_CODE,
     ConversationBlocked,
     ConversationBlockedData,
     GenerateReply,
@@ -66,6 +67,7 @@ from contracts._vocabulary import (
 )
 
 __all__ = [
+    "AMBIGUOUS_FAILURE_CODE",
     "DEAD_LETTER_SUFFIX",
     "MIRAGE_NAMESPACE",
     "TOPIC_EVENTS",

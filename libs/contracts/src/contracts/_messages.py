@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Literal
+from typing import Final, Literal
 
 from contracts._envelope import AwareDatetime, Envelope, Payload
 from contracts._vocabulary import ChatKind, MessageCategory, ReplyIntent, SendPurpose
@@ -165,6 +165,9 @@ class MessageSentData(Payload):
     attempts: int
     purpose: SendPurpose
     sent_at: AwareDatetime
+    # Set when the send was first reported `ambiguous` (a `message.failed` that occurred at this
+    # moment) and its echo later showed it went out: statistics move it from failed to sent.
+    ambiguous_at: AwareDatetime | None = None
 
 
 class MessageSent(Envelope):
@@ -172,6 +175,10 @@ class MessageSent(Envelope):
 
     type: Literal["message.sent"] = "message.sent"
     data: MessageSentData
+
+
+AMBIGUOUS_FAILURE_CODE: Final = "ambiguous"
+"""`failure_code` of a send that may have gone out (the sender stopped mid-call); never repeated."""
 
 
 class MessageFailedData(Payload):

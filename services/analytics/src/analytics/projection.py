@@ -26,6 +26,7 @@ from analytics.tables import (
     Table,
 )
 from contracts import (
+    AMBIGUOUS_FAILURE_CODE,
     ContactOptedOut,
     Envelope,
     MessageFailed,
@@ -216,6 +217,20 @@ class Projection:
                 (event.tenant_id,),
             ),
         ]
+        if data.ambiguous_at is not None:
+            # It was counted failed (`ambiguous`) when it was judged; its echo showed it went
+            # out. Counters add up, so this holds whichever event the stats see first.
+            failed_hour = hour_of(data.ambiguous_at)
+            change.counters += [
+                Row(TENANT_HOURLY, (event.tenant_id, failed_hour), {"failed": -1}),
+                Row(NUMBER_HOURLY, (data.instance_id, failed_hour), {"failed": -1}, (event.tenant_id,)),
+                Row(
+                    NUMBER_FAILURES_HOURLY,
+                    (data.instance_id, failed_hour, AMBIGUOUS_FAILURE_CODE),
+                    {"failed": -1},
+                    (event.tenant_id,),
+                ),
+            ]
         change.facts.append(
             Row(
                 SENDS,

@@ -33,9 +33,15 @@ _ALERT_TITLES = {
 
 
 def message_sent(
-    command: SendText, *, provider_message_id: str, attempts: int, sent_at: datetime
+    command: SendText,
+    *,
+    provider_message_id: str,
+    attempts: int,
+    sent_at: datetime,
+    ambiguous_at: datetime | None = None,
 ) -> MessageSent:
-    """`message.sent` for a send Evolution accepted."""
+    """`message.sent` for a send Evolution accepted (`ambiguous_at`: when it was reported
+    ambiguous, for a send whose echo arrived after that)."""
     data = command.data
     return MessageSent(
         event_id=stable_id(PRODUCER, "message.sent", data.send_id),
@@ -52,6 +58,7 @@ def message_sent(
             attempts=attempts,
             purpose=data.purpose,
             sent_at=sent_at,
+            ambiguous_at=ambiguous_at,
         ),
     )
 

@@ -255,12 +255,15 @@ async def settle_unsent(
     seen_in_flight: bool,
     failure_code: str,
     error: str,
+    failed_at: datetime,
     status_code: int | None = None,
 ) -> bool:
-    """Move a `sending` row to `failed`, `refused` or `ambiguous`; False when the row moved on."""
+    """Move a `sending` row to `failed`, `refused` or `ambiguous` at `failed_at` (when its
+    `message.failed` occurred); False when the row moved on."""
     settled = await conn.fetchval(
         "UPDATE sends SET status = $2, in_flight = false, in_flight_until = NULL, failure_code = $5,"
-        " last_error = $6, last_status_code = coalesce($7, last_status_code), updated_at = now()"
+        " last_error = $6, last_status_code = coalesce($7, last_status_code), failed_at = $8,"
+        " updated_at = now()"
         " WHERE send_id = $1 AND status = 'sending' AND in_flight = $4 AND attempts = $3"
         " RETURNING true",
         send_id,
@@ -270,6 +273,7 @@ async def settle_unsent(
         failure_code,
         error[:2000],
         status_code,
+        failed_at,
     )
     return bool(settled)
 
@@ -305,40 +309,53 @@ async def find_echo(
     return Echo(provider_message_id=record["provider_id"], sent_at=record["sent_at"])
 
 
-async def ambiguous_sends(executor: Connection | Pool, *, within_hours: float, limit: int) -> list[SendText]:
-    """Sends judged ambiguous in the last `within_hours`, as the commands that created them."""
+@dataclass(frozen=True)
+class AmbiguousSend:
+    """A send judged ambiguous: the command that created it, and when its `message.failed` occurred."""
+
+    command: SendText
+    # None for rows judged before the moment was kept.
+    ambiguous_at: datetime | None
+
+
+async def ambiguous_sends(
+    executor: Connection | Pool, *, within_hours: float, limit: int
+) -> list[AmbiguousSend]:
+    """Sends judged ambiguous in the last `within_hours`, oldest first."""
     rows = await executor.fetch(
         "SELECT send_id, tenant_id, instance_id, instance_name, conversation_id, contact_id, recipient, text,"
         " purpose, app_origin, script_id, reply_id, part_index, campaign_id, target_id, round_id,"
-        " command_event_id, correlation_id FROM sends"
+        " command_event_id, correlation_id, failed_at FROM sends"
         " WHERE status = 'ambiguous' AND updated_at > now() - make_interval(secs => $1)"
         " ORDER BY updated_at LIMIT $2",
         within_hours * 3600,
         limit,
     )
-    return [
-        SendText(
-            # Rows from before these columns existed get ids derived from the send id.
-            event_id=row["command_event_id"] or stable_id("send.requested", row["send_id"]),
-            tenant_id=row["tenant_id"],
-            correlation_id=row["correlation_id"] or stable_id("send", row["send_id"]),
-            data=SendTextData(
-                send_id=row["send_id"],
-                instance_id=row["instance_id"],
-                instance_name=row["instance_name"],
-                conversation_id=row["conversation_id"],
-                contact_id=row["contact_id"],
-                to=row["recipient"],
-                text=row["text"],
-                purpose=SendPurpose(row["purpose"]),
-                app_origin=row["app_origin"] or "bot",
-                script_id=row["script_id"],
-                reply_id=row["reply_id"],
-                part_index=row["part_index"],
-                campaign_id=row["campaign_id"],
-                target_id=row["target_id"],
-                round_id=row["round_id"],
-            ),
-        )
-        for row in rows
-    ]
+    return [AmbiguousSend(command=_command_of(row), ambiguous_at=row["failed_at"]) for row in rows]
+
+
+def _command_of(row: asyncpg.Record) -> SendText:
+    """The `send.requested` command a ledger row was created from."""
+    return SendText(
+        # Rows from before these columns existed get ids derived from the send id.
+        event_id=row["command_event_id"] or stable_id("send.requested", row["send_id"]),
+        tenant_id=row["tenant_id"],
+        correlation_id=row["correlation_id"] or stable_id("send", row["send_id"]),
+        data=SendTextData(
+            send_id=row["send_id"],
+            instance_id=row["instance_id"],
+            instance_name=row["instance_name"],
+            conversation_id=row["conversation_id"],
+            contact_id=row["contact_id"],
+            to=row["recipient"],
+            text=row["text"],
+            purpose=SendPurpose(row["purpose"]),
+            app_origin=row["app_origin"] or "bot",
+            script_id=row["script_id"],
+            reply_id=row["reply_id"],
+            part_index=row["part_index"],
+            campaign_id=row["campaign_id"],
+            target_id=row["target_id"],
+            round_id=row["round_id"],
+        ),
+    )

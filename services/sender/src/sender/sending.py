@@ -28,7 +28,7 @@ from typing import Protocol
 import asyncpg
 import structlog
 
-from contracts import AlertCause, Envelope, SendText
+from contracts import AMBIGUOUS_FAILURE_CODE, AlertCause, Envelope, MessageFailed, SendText
 from database import Connection, Pool
 from evolution_client import (
     EvolutionClient,
@@ -502,13 +502,19 @@ class SendService:
         events = self._failure_events(
             command,
             AlertCause.SEND_AMBIGUOUS,
-            code="ambiguous",
+            code=AMBIGUOUS_FAILURE_CODE,
             error=text,
             attempts=row.attempts,
             ambiguous=True,
         )
         if not await self._settle_unsent(
-            command, row, status="ambiguous", seen_in_flight=True, code="ambiguous", error=text, events=events
+            command,
+            row,
+            status="ambiguous",
+            seen_in_flight=True,
+            code=AMBIGUOUS_FAILURE_CODE,
+            error=text,
+            events=events,
         ):
             return await self._load(row.send_id)
         log.error("send is ambiguous: it may have been sent; not repeating it", attempt=row.attempts)
@@ -523,7 +529,8 @@ class SendService:
         settles it (a compare-and-set: another replica doing the same settles it once).
         """
         settled = 0
-        for command in await repository.ambiguous_sends(self.pool, within_hours=within_hours, limit=limit):
+        for ambiguous in await repository.ambiguous_sends(self.pool, within_hours=within_hours, limit=limit):
+            command = ambiguous.command
             data = command.data
             row = await self._load(data.send_id)
             if row.status != "ambiguous":
@@ -545,6 +552,7 @@ class SendService:
                     attempt=row.attempts,
                     provider_message_id=echo.provider_message_id,
                     sent_at=echo.sent_at,
+                    ambiguous_at=ambiguous.ambiguous_at,
                     also=[resolution] if resolution is not None else [],
                 )
             if still_open is None:
@@ -559,12 +567,17 @@ class SendService:
         attempt: int,
         provider_message_id: str,
         sent_at: datetime | None = None,
+        ambiguous_at: datetime | None = None,
         also: Sequence[Envelope] = (),
     ) -> SendRow | None:
         data = command.data
         settled_at = sent_at or datetime.now(UTC)
         event = message_sent(
-            command, provider_message_id=provider_message_id, attempts=attempt, sent_at=settled_at
+            command,
+            provider_message_id=provider_message_id,
+            attempts=attempt,
+            sent_at=settled_at,
+            ambiguous_at=ambiguous_at,
         )
         prepared = self.outbox.prepare([event, *also])
         ids = await repository.settle_sent(
@@ -634,6 +647,10 @@ class SendService:
             seen_in_flight=seen_in_flight,
             failure_code=code,
             error=error,
+            failed_at=next(
+                (event.occurred_at for event in events if isinstance(event, MessageFailed)),
+                datetime.now(UTC),
+            ),
             status_code=status_code,
         ):
             raise _SupersededError
