@@ -358,3 +358,29 @@ async def test_a_redelivery_hands_redis_a_message_it_never_heard_of(
     # Once answered, a further redelivery hands nothing over.
     await under_test.guard.on_message_received(event)
     assert not await redis.exists(under_test.keys.debounce_pending(chat.conversation_id))
+
+
+async def test_a_claim_says_when_the_next_burst_is_due(redis: Redis, redis_settings: RedisSettings) -> None:
+    store = DebounceStore(
+        redis, GuardRedisKeys(redis_settings), window_ms=500, max_wait_ms=0, lease_ms=60_000
+    )
+    heard: list[int] = []
+    store.on_scheduled(heard.append)
+    nothing = await store.claim("replica-a", 10)
+    assert (nothing.bursts, nothing.next_due_in_ms) == ([], None)
+    conversation = uuid.uuid4()
+    assert 490 <= await store.add(conversation, uuid.uuid4()) <= 500
+    assert len(heard) == 1
+    assert 490 <= heard[0] <= 500, "the listener hears in how many ms the burst is due"
+    early = await store.claim("replica-a", 10)
+    assert early.bursts == []
+    assert early.next_due_in_ms is not None
+    assert 0 < early.next_due_in_ms <= 500
+    [claimed] = await wait_until(lambda: store.claim_due("replica-a", 10), timeout=5, message="due")
+    # Claimed: the next thing scheduled is its lease's expiry.
+    await store.add(conversation, uuid.uuid4())  # arrives during the flush
+    held = await store.claim("replica-b", 10)
+    assert held.bursts == []
+    assert held.next_due_in_ms is not None
+    assert held.next_due_in_ms <= 500, "due soon, but held by replica-a until its release"
+    await store.release(claimed, "replica-a")

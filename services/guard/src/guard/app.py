@@ -80,11 +80,13 @@ def create_app(settings: GuardSettings, *, environ: Mapping[str, str] | None = N
             answer=guard.answer_burst,
             repair=guard.reschedule_unanswered,
             poll_interval_s=policy.flush_poll_interval_ms / 1000,
+            idle_poll_interval_s=policy.flush_idle_poll_interval_ms / 1000,
             batch_size=policy.flush_batch_size,
             retry_delay_ms=policy.flush_retry_delay_ms,
             repair_interval_s=policy.repair_interval_s,
             stop_timeout_s=settings.kafka.graceful_timeout_s,
         )
+        debounce.on_scheduled(flusher.due_in)
         await flusher.start()
         # Closed first at shutdown: no burst is claimed once consumers and relay stop.
         host.on_close(flusher.stop)

@@ -16,6 +16,7 @@ recognised downstream too. All times are Redis's own clock, shared by every repl
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
@@ -44,13 +45,15 @@ if max_wait > 0 and started + max_wait < due then
   due = started + max_wait
 end
 redis.call('ZADD', KEYS[2], due, ARGV[1])
-return due
+return due - now
 """
 )
 
 # KEYS: due zset, leases zset, lease-owners hash.
 # ARGV: owner, lease ms, limit, pending key prefix.
-# Returns {{conversation, message id, ...}, ...}.
+# Returns {next, {conversation, message id, ...}, ...}: `next` is how many ms until the next
+# burst is due or the next lease expires after this claim (0: one is due but held by another
+# replica; -1: nothing is scheduled).
 _CLAIM = (
     _NOW_MS
     + """
@@ -87,6 +90,17 @@ while #claimed < limit do
     end
   end
 end
+local next_in = -1
+for _, key in ipairs({KEYS[1], KEYS[2]}) do
+  local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+  if first[2] then
+    local wait = math.max(0, tonumber(first[2]) - now)
+    if next_in < 0 or wait < next_in then
+      next_in = wait
+    end
+  end
+end
+table.insert(claimed, 1, next_in)
 return claimed
 """
 )
@@ -135,6 +149,16 @@ return 1
 
 
 @dataclass(frozen=True)
+class Claim:
+    """What one claim took, and when the next burst is due (by Redis's clock)."""
+
+    bursts: list[ClaimedBurst]
+    # Milliseconds until the next burst is due or the next lease expires: 0 when one is due
+    # but held by another replica, None when nothing is scheduled.
+    next_due_in_ms: int | None
+
+
+@dataclass(frozen=True)
 class ClaimedBurst:
     """A conversation a replica claimed, with the message ids pending when it did."""
 
@@ -164,38 +188,53 @@ class DebounceStore:
         self._claim = redis.register_script(_CLAIM)
         self._release = redis.register_script(_RELEASE)
         self._abandon = redis.register_script(_ABANDON)
+        self._listeners: list[Callable[[int], None]] = []
+
+    def on_scheduled(self, listener: Callable[[int], None]) -> None:
+        """Have `listener` told, after each `add`, in how many ms that burst is due."""
+        self._listeners.append(listener)
 
     async def add(self, conversation_id: uuid.UUID, message_id: uuid.UUID) -> int:
-        """Add a message to its conversation's burst; returns when the burst is due (epoch ms)."""
-        due = await self._add(
-            keys=[
-                self._keys.debounce_pending(conversation_id),
-                self._keys.debounce_due,
-                self._keys.debounce_burst_started,
-            ],
-            args=[
-                str(conversation_id),
-                str(message_id),
-                self.window_ms,
-                self.max_wait_ms,
-                self._pending_ttl_s,
-            ],
+        """Add a message to its conversation's burst; returns in how many ms the burst is due."""
+        due_in_ms = int(
+            await self._add(
+                keys=[
+                    self._keys.debounce_pending(conversation_id),
+                    self._keys.debounce_due,
+                    self._keys.debounce_burst_started,
+                ],
+                args=[
+                    str(conversation_id),
+                    str(message_id),
+                    self.window_ms,
+                    self.max_wait_ms,
+                    self._pending_ttl_s,
+                ],
+            )
         )
-        return int(due)
+        for listener in self._listeners:
+            listener(due_in_ms)
+        return due_in_ms
 
     async def claim_due(self, owner: str, limit: int) -> list[ClaimedBurst]:
         """Atomically claim up to `limit` due bursts (and bursts whose lease expired) for `owner`."""
-        claimed = await self._claim(
+        return (await self.claim(owner, limit)).bursts
+
+    async def claim(self, owner: str, limit: int) -> Claim:
+        """`claim_due`, and when the next burst is due after it."""
+        reply = await self._claim(
             keys=[self._keys.debounce_due, self._keys.debounce_leases, self._keys.debounce_lease_owners],
             args=[owner, self.lease_ms, limit, self._keys.debounce_pending_prefix],
         )
-        return [
+        next_in = int(reply[0])
+        bursts = [
             ClaimedBurst(
                 conversation_id=uuid.UUID(_text(burst[0])),
                 message_ids=tuple(uuid.UUID(_text(item)) for item in burst[1:]),
             )
-            for burst in claimed
+            for burst in reply[1:]
         ]
+        return Claim(bursts=bursts, next_due_in_ms=next_in if next_in >= 0 else None)
 
     async def release(self, burst: ClaimedBurst, owner: str) -> None:
         """Forget the handled message ids and give the claim up (if `owner` still holds it)."""

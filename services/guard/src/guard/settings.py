@@ -28,8 +28,12 @@ class GuardPolicy(BaseModel):
     debounce_window_ms: int = Field(default=3_000, ge=0)
     # A burst that never pauses is still answered this long after its first message (0: no cap).
     debounce_max_wait_ms: int = Field(default=20_000, ge=0)
-    # How often every replica looks for bursts whose window is over.
+    # Each replica sleeps until the next burst is due (a burst it schedules wakes it); this is
+    # how soon it looks again when a due burst is held by another replica or Redis failed.
     flush_poll_interval_ms: int = Field(default=100, ge=5)
+    # The longest a replica sleeps without looking: how late it finds bursts it was not told of
+    # (another replica's, once that one died; they wait for their lease anyway).
+    flush_idle_poll_interval_ms: int = Field(default=1_000, ge=5)
     # Most conversations one replica claims per poll.
     flush_batch_size: int = Field(default=64, ge=1)
     # A replica that claimed a burst and died is replaced after this lease.
