@@ -107,7 +107,7 @@ async def test_numbers_campaigns_personas_and_pairs(shared_api: Api, stack: Stac
     )
     await db_pool.execute(
         "INSERT INTO analytics.number_failures_hourly (tenant_id, instance_id, hour, failure_code, failed)"
-        " VALUES ($1, $2, $3, 'http_400', 1)",
+        " VALUES ($1, $2, $3, 'http_400', 1), ($1, $2, $3, 'ambiguous', 0)",
         tenant.id,
         instance,
         datetime(2026, 11, 30, 2, tzinfo=UTC),

@@ -192,7 +192,11 @@ async def numbers(
                 outreach_sent=row["outreach_sent"],
                 opt_outs=row["opt_outs"],
                 failed=row["failed"],
-                failures_by_code=dict(row["failures_by_code"] or {}),
+                # A code whose failures were all taken back (an ambiguous send that went out
+                # after all) has a count of 0: not a failure to show.
+                failures_by_code={
+                    code: count for code, count in (row["failures_by_code"] or {}).items() if count
+                },
             )
             stats = by_number.get(row["instance_id"])
             if stats is None:
