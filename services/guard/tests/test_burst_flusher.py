@@ -172,3 +172,28 @@ async def test_a_due_burst_held_by_another_replica_is_looked_at_again_after_the_
 
 async def _ignore(conversation_id: uuid.UUID, message_ids: Sequence[uuid.UUID]) -> None:
     return None
+
+
+async def test_the_next_due_time_counts_from_the_claim_not_from_the_end_of_the_flush() -> None:
+    first, second = burst(), burst()
+    store = FakeClaims([first])
+    store.next_due_in_ms = 350  # the second burst, due 350 ms after the first claim
+    loop = asyncio.get_running_loop()
+    answered: dict[uuid.UUID, float] = {}
+
+    async def answer(conversation_id: uuid.UUID, message_ids: Sequence[uuid.UUID]) -> None:
+        if conversation_id == first.conversation_id:
+            store.due.append(second)
+            store.next_due_in_ms = None
+            await asyncio.sleep(0.3)  # a slow flush
+        answered[conversation_id] = loop.time()
+
+    flusher = BurstFlusher(store=store, answer=answer, poll_interval_s=0.01, idle_poll_interval_s=30)
+    started = loop.time()
+    await flusher.start()
+    try:
+        await wait_until(lambda: second.conversation_id in answered, timeout=5, message="the second burst")
+    finally:
+        await flusher.stop()
+    # 0.35 s after the claim; counting from the end of the flush would make it 0.65 s.
+    assert 0.34 <= answered[second.conversation_id] - started < 0.55

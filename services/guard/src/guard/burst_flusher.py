@@ -77,7 +77,9 @@ class BurstFlusher:
         self._wake_at: float | None = None
         # The soonest burst this replica scheduled since its last claim began (loop time).
         self._scheduled_at: float | None = None
-        self._next_due_in_s: float | None = None
+        # When the last claim said the next burst is due (loop time; None: nothing scheduled).
+        self._next_due_at: float | None = None
+        self._claimed_at = 0.0
         self._task: asyncio.Task[None] | None = None
         self.flushed = 0
         self.polls = 0
@@ -132,12 +134,12 @@ class BurstFlusher:
 
     def _sleep_s(self) -> float:
         """How long to sleep after a claim: until the next burst is due, within bounds."""
-        due_in = self._next_due_in_s
-        if due_in is None:
+        if self._next_due_at is None:
             return self._idle_poll_interval_s
-        if due_in <= 0:
+        if self._next_due_at <= self._claimed_at:
             return self._poll_interval_s  # due, but another replica holds it
-        return min(due_in, self._idle_poll_interval_s)
+        due_in = self._next_due_at - asyncio.get_running_loop().time()
+        return min(max(0.0, due_in), self._idle_poll_interval_s)
 
     async def _sleep(self, seconds: float) -> None:
         loop = asyncio.get_running_loop()
@@ -161,7 +163,11 @@ class BurstFlusher:
         self._scheduled_at = None
         claim = await self._store.claim(self.owner, self._batch_size)
         self.polls += 1
-        self._next_due_in_s = None if claim.next_due_in_ms is None else claim.next_due_in_ms / 1000
+        # Measured from the claim, not from the end of the flush that follows it.
+        self._claimed_at = asyncio.get_running_loop().time()
+        self._next_due_at = (
+            None if claim.next_due_in_ms is None else self._claimed_at + claim.next_due_in_ms / 1000
+        )
         if claim.bursts:
             await asyncio.gather(*(self._flush(burst) for burst in claim.bursts))
         return len(claim.bursts)
