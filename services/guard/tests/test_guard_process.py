@@ -288,3 +288,32 @@ async def test_an_opt_out_reaches_its_topics(
 
 async def _no_unpublished(pool: Pool, tenant_id: uuid.UUID) -> bool:
     return await unpublished(pool, tenant_id) == 0
+
+
+async def test_a_burst_wakes_the_flusher_when_its_window_ends_without_waiting_for_the_idle_look(
+    kafka_settings: KafkaSettings,
+    postgres_settings: PostgresSettings,
+    redis_settings: RedisSettings,
+    db_pool: Pool,
+    redis: Redis,
+) -> None:
+    # The idle look is far beyond the test: only the scheduled burst can wake the flusher.
+    settings = guard_settings(
+        kafka_settings,
+        postgres_settings,
+        redis_settings,
+        debounce_window_ms=500,
+        flush_idle_poll_interval_ms=600_000,
+    )
+    chat = await new_chat(db_pool)
+    burst = [await store_message(db_pool, chat, text) for text in ("oi", "tudo bem?")]
+    async with running_guard(settings), event_publisher(kafka_settings) as publisher:
+        await publish(kafka_settings, publisher, burst)
+
+        async def answered() -> bool:
+            return len(await replies_on(kafka_settings, chat.tenant_id)) == 1
+
+        await wait_until(answered, timeout=20, interval=0.2, message="the burst answered when due")
+        await wait_settled(db_pool, redis, GuardRedisKeys(redis_settings), [chat])
+    [reply] = await replies_on(kafka_settings, chat.tenant_id)
+    assert reply.data.message_ids == message_ids(burst)
