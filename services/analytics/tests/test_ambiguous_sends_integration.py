@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import pytest
@@ -20,6 +22,42 @@ pytestmark = pytest.mark.integration
 PROJECTION = Projection(CostSettings())
 JUDGED = datetime(2026, 12, 2, 10, 59, 59, tzinfo=UTC)
 WENT_OUT = datetime(2026, 12, 2, 11, 20, tzinfo=UTC)
+COUNTED_TABLES = ("tenant_hourly", "number_hourly", "number_failures_hourly", "sends")
+
+
+@dataclass
+class Written:
+    """One conversation's events, written straight into the shared `analytics` schema."""
+
+    pool: Pool
+    chat: Conversation = field(default_factory=lambda: Conversation(tenant_id=uuid.uuid4()))
+    event_ids: list[uuid.UUID] = field(default_factory=list)
+
+    async def apply(self, *events: Envelope) -> None:
+        """Each event in a batch of its own, in the order given."""
+        repository = StatsRepository("analytics")
+        for event in events:
+            self.event_ids.append(event.event_id)
+            topic = Topic.MESSAGE_SENT if event.type == "message.sent" else Topic.MESSAGE_FAILED
+            async with self.pool.acquire() as conn, conn.transaction():
+                await repository.apply(conn, [PROJECTION.change(event, topic)])
+
+
+@pytest.fixture
+async def written(db_pool: Pool) -> AsyncIterator[Written]:
+    """Removes what the test wrote: the service test's rebuild from Kafka must find no rows
+    that Kafka never carried."""
+    writes = Written(db_pool)
+    yield writes
+    async with db_pool.acquire() as conn, conn.transaction():
+        for table in COUNTED_TABLES:
+            await conn.execute(
+                f"DELETE FROM analytics.{table} WHERE tenant_id = $1",
+                writes.chat.tenant_id,
+            )
+        await conn.execute(
+            "DELETE FROM analytics.processed_events WHERE event_id = ANY($1::uuid[])", writes.event_ids
+        )
 
 
 def _late_pair(chat: Conversation) -> tuple[Envelope, Envelope]:
@@ -30,21 +68,13 @@ def _late_pair(chat: Conversation) -> tuple[Envelope, Envelope]:
     return failed, sent
 
 
-async def _apply(pool: Pool, *events: Envelope) -> None:
-    repository = StatsRepository("analytics")
-    for event in events:  # one batch each, in the order given
-        topic = Topic.MESSAGE_SENT if event.type == "message.sent" else Topic.MESSAGE_FAILED
-        async with pool.acquire() as conn, conn.transaction():
-            await repository.apply(conn, [PROJECTION.change(event, topic)])
-
-
 @pytest.mark.parametrize("sent_first", [False, True])
 async def test_it_counts_as_sent_in_its_hour_and_not_as_failed_in_any(
-    db_pool: Pool, sent_first: bool
+    db_pool: Pool, written: Written, sent_first: bool
 ) -> None:
-    chat = Conversation(tenant_id=uuid.uuid4())
+    chat = written.chat
     failed, sent = _late_pair(chat)
-    await _apply(db_pool, *((sent, failed) if sent_first else (failed, sent)))
+    await written.apply(*((sent, failed) if sent_first else (failed, sent)))
     rows = await db_pool.fetch(
         "SELECT hour, sent, failed FROM analytics.tenant_hourly WHERE tenant_id = $1 ORDER BY hour",
         chat.tenant_id,
@@ -61,7 +91,7 @@ async def test_it_counts_as_sent_in_its_hour_and_not_as_failed_in_any(
     )
     assert by_code == 0
     # A replay of either event changes nothing.
-    await _apply(db_pool, sent, failed)
+    await written.apply(sent, failed)
     total = await db_pool.fetchrow(
         "SELECT sum(sent) AS sent, sum(failed) AS failed FROM analytics.tenant_hourly WHERE tenant_id = $1",
         chat.tenant_id,

@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaProducer
+from redis.asyncio import Redis
 
 from analytics.app import create_app
 from analytics.rebuild import rebuild
@@ -82,6 +83,20 @@ async def test_consumes_every_topic_refreshes_and_rebuilds_identical_tables(
         "INSERT INTO tenants (slug, name) VALUES ($1, 'analytics') RETURNING id", uuid.uuid4().hex
     )
     redis = await create_redis(redis_settings)
+    try:
+        await _run_and_rebuild(settings, db_pool, kafka_settings, redis_settings, redis, tenant)
+    finally:
+        await redis.aclose()
+
+
+async def _run_and_rebuild(
+    settings: AnalyticsSettings,
+    db_pool: Pool,
+    kafka_settings: KafkaSettings,
+    redis_settings: RedisSettings,
+    redis: Redis,
+    tenant: uuid.UUID,
+) -> None:
     app = create_app(settings)
     async with served(app) as url, httpx.AsyncClient(base_url=url, timeout=30) as client:
         events = _traffic(tenant, 10)
@@ -125,7 +140,6 @@ async def test_consumes_every_topic_refreshes_and_rebuilds_identical_tables(
             timeout=60,
             message="the later traffic counted",
         )
-    await redis.aclose()
 
 
 async def _totals_are(pool: Pool, tenant: uuid.UUID, expected: tuple[int, int, int]) -> bool:
