@@ -187,3 +187,20 @@ async def test_concurrent_reports_of_one_instance_are_claimed_one_after_the_othe
             await asyncio.sleep(0.2)
         claimed = await waiting
     assert claimed == [False] * (len(moments) - 1)
+
+
+async def test_a_report_from_another_evolution_server_starts_a_new_reference(db_pool: Pool) -> None:
+    """The instance moved to a server whose clock is ten minutes behind: its reports still apply."""
+    instance = await _new_instance(db_pool)
+    moment = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+
+    async def claim(at: datetime, server: str) -> bool:
+        async with db_pool.acquire() as conn, conn.transaction():
+            return await claim_report(conn, instance, at, server_url=server)
+
+    assert await claim(moment, "https://evo-a.example")
+    behind = moment - timedelta(minutes=10)
+    assert not await claim(behind, "https://evo-a.example"), "same server: a late report"
+    assert await claim(behind, "https://evo-b.example"), "another server, another clock"
+    assert not await claim(behind - timedelta(seconds=1), "https://evo-b.example")
+    assert await claim(behind + timedelta(seconds=1), "https://evo-b.example")

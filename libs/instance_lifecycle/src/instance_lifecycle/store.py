@@ -90,19 +90,24 @@ async def claim_report(
     instance_id: uuid.UUID,
     reported_at: datetime,
     reorder_window: timedelta = REPORT_REORDER_WINDOW,
+    *,
+    server_url: str | None = None,
 ) -> bool:
-    """Take an Evolution lifecycle report made at `reported_at` (its envelope `date_time`) as the newest.
+    """Take an Evolution lifecycle report made at `reported_at` (its envelope `date_time`) on
+    the server at `server_url` as the newest.
 
-    False when a newer report of the instance was already applied (within `reorder_window`):
-    this one is out of date and must not be applied. Call inside the transaction that then
-    applies the report: the row stays locked until it commits, so two reports of one
-    instance are claimed one after the other.
+    False when a newer report of the instance from the same server was already applied
+    (within `reorder_window`): this one is out of date and must not be applied. A report from
+    another server is on another clock: it is taken and starts a new reference. Call inside
+    the transaction that then applies the report: the row stays locked until it commits, so
+    two reports of one instance are claimed one after the other.
     """
     claimed = await conn.fetchval(
         """
-        UPDATE instances SET evolution_reported_at = $2
+        UPDATE instances SET evolution_reported_at = $2, evolution_reported_by = $4
         WHERE id = $1
           AND (evolution_reported_at IS NULL
+               OR evolution_reported_by IS DISTINCT FROM $4
                OR $2 >= evolution_reported_at
                OR $2 <= evolution_reported_at - $3::interval)
         RETURNING true
@@ -110,6 +115,7 @@ async def claim_report(
         instance_id,
         reported_at,
         reorder_window,
+        server_url,
     )
     return bool(claimed)
 
