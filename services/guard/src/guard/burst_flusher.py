@@ -82,7 +82,6 @@ class BurstFlusher:
         self._claimed_at = 0.0
         self._task: asyncio.Task[None] | None = None
         self.flushed = 0
-        self.polls = 0
 
     def due_in(self, delay_ms: int) -> None:
         """A burst this replica scheduled is due in `delay_ms`: wake then if that is sooner."""
@@ -162,7 +161,6 @@ class BurstFlusher:
         # What is scheduled from here on is not in this claim's answer: it wakes the next sleep.
         self._scheduled_at = None
         claim = await self._store.claim(self.owner, self._batch_size)
-        self.polls += 1
         # Measured from the claim, not from the end of the flush that follows it.
         self._claimed_at = asyncio.get_running_loop().time()
         self._next_due_at = (

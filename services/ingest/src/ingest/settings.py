@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 from pydantic_settings import SettingsConfigDict
 
 from database import PostgresSettings
+from instance_lifecycle import REPORT_REORDER_WINDOW
 from messaging import KafkaSettings
 from service_runtime import MirageSettings, RuntimeSettings
 
@@ -36,7 +37,7 @@ class WebhookSettings(BaseModel):
     # A `connection.update`/`qrcode.updated` older (by its `date_time`) than the newest one applied
     # for its instance, by less than this, is a late retry and is not applied; older by more, it is
     # taken as Evolution's clock moving back and applied. Cover Evolution's retry span (~25 min).
-    lifecycle_reorder_window_s: float = Field(default=1800.0, ge=0)
+    lifecycle_reorder_window_s: float = Field(default=REPORT_REORDER_WINDOW.total_seconds(), ge=0)
 
 
 class IngestSettings(MirageSettings):

@@ -647,10 +647,8 @@ class SendService:
             seen_in_flight=seen_in_flight,
             failure_code=code,
             error=error,
-            failed_at=next(
-                (event.occurred_at for event in events if isinstance(event, MessageFailed)),
-                datetime.now(UTC),
-            ),
+            # Every unsent outcome stages its `message.failed`: the send failed when that occurred.
+            failed_at=next(event.occurred_at for event in events if isinstance(event, MessageFailed)),
             status_code=status_code,
         ):
             raise _SupersededError
