@@ -48,10 +48,12 @@ def test_outcomes_are_counted_by_outcome_and_purpose_and_still_relayed() -> None
         send_alert(outreach, cause=AlertCause.SEND_REJECTED, attempts=1, error="bad"),
         message_failed(reply, code="opted_out", error="opted out", attempts=0, refused=True),
         message_failed(reply, code="ambiguous", error="timeout", attempts=1, ambiguous=True),
+        # The same kind of send, shown sent by a late echo: settled, not sent a second time.
+        message_sent(reply, provider_message_id="A2", attempts=1, sent_at=utc_now(), ambiguous_at=utc_now()),
     ]
     prepared = outbox.prepare([event for event in events if event is not None])
     counting.notify(prepared.staged(list(range(len(prepared.topics)))))
-    assert len(relay.rows) == 5
+    assert len(relay.rows) == 6
 
     def value(outcome: str, purpose: str) -> float | None:
         return registry.get_sample_value(
@@ -62,3 +64,4 @@ def test_outcomes_are_counted_by_outcome_and_purpose_and_still_relayed() -> None
     assert value("failed", "outreach") == 1
     assert value("refused", "reply") == 1
     assert value("ambiguous", "reply") == 1
+    assert value("settled", "reply") == 1

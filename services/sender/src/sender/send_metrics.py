@@ -3,6 +3,11 @@
 Every send ends in a committed `message.sent` or `message.failed` handed to the outbox relay;
 counting them there (after the commit, once per staged event) needs no change to the sending
 logic and counts a redelivered command's outcome once.
+
+A send reported `ambiguous` and later shown sent by a late echo has two outcome events: the
+`message.failed` counts as `ambiguous` when it happens, the late `message.sent` (it carries
+`ambiguous_at`) as `settled`, never as `sent` again. So `sent + failed + refused + ambiguous`
+counts every send once, and `settled` tells how many of the ambiguous ones went out.
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ class SendMetrics:
         self.sends = Counter(
             "mirage_sender_sends",
             "Sends that reached an outcome: sent, failed, refused (a gate said no) or ambiguous"
-            " (may have gone out; never repeated), by purpose.",
+            " (may have gone out; never repeated), by purpose; settled counts ambiguous sends a"
+            " late echo later showed went out (each already counted as ambiguous).",
             ["outcome", "purpose"],
             registry=registry if registry is not None else CollectorRegistry(),
         )
@@ -35,7 +41,7 @@ class SendMetrics:
                 continue
             data = json.loads(event.payload).get("data", {})
             if event.topic.endswith("message.sent"):
-                outcome = "sent"
+                outcome = "settled" if data.get("ambiguous_at") else "sent"
             elif data.get("refused"):
                 outcome = "refused"
             elif data.get("ambiguous"):
