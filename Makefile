@@ -15,7 +15,11 @@ help: ## Show this help
 bootstrap: ## Install uv (if missing) and the workspace's Python dependencies
 	@command -v uv >/dev/null 2>&1 || [ -x "$(UV)" ] || python3 -m pip install --quiet --user "uv==$(UV_VERSION)" \
 	  || python3 -m pip install --quiet --break-system-packages --user "uv==$(UV_VERSION)"
-	@$(UV) sync --frozen --quiet
+	@$(UV) sync --frozen --quiet --compile-bytecode
+	@# Byte-compile the workspace's own code too: with PYTHONDONTWRITEBYTECODE set (common on
+	@# CI and servers) every service start and test process would compile it all again (about
+	@# 1.5 s of CPU per process). Up-to-date files are skipped; a stale .pyc is ignored by Python.
+	@$(UV) run --frozen python -m compileall -q -j0 -x '/tests/' libs services deploy bench >/dev/null
 
 .PHONY: up
 up: ## Start Kafka 4 (KRaft), PostgreSQL and Redis natively (idempotent; restarts what died)
