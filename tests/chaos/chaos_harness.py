@@ -20,6 +20,7 @@ The checker reads every message id from the simulator's logs (`/_sim/inbound`, `
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -37,7 +38,7 @@ from aiokafka import AIOKafkaConsumer
 
 from contracts import AdminAlert, AlertCause, parse_event
 from testkit import wait_until
-from testkit.databases import create_database, prepare_template
+from testkit.databases import create_database, drop_database, prepare_template
 from testkit.infra import REPO_ROOT, STACK_SCRIPT, Infra, pinned_kafka_version
 from testkit.ports import free_port
 from testkit.stack import Instance, MirageStack, SimulatorClient
@@ -299,15 +300,8 @@ class ChaosRun:
         for proxy in self.proxies.values():
             await proxy.stop()
         if self.proxies and hasattr(self, "direct_dsn"):
-            try:
-                conn = await asyncpg.connect(self.stack.admin_dsn)
-                try:
-                    name = self.direct_dsn.rsplit("/", 1)[-1]
-                    await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-                finally:
-                    await conn.close()
-            except (OSError, asyncpg.PostgresError):
-                pass
+            with contextlib.suppress(OSError, asyncpg.PostgresError):
+                await drop_database(self.stack.admin_dsn, self.direct_dsn.rsplit("/", 1)[-1])
         for fault in self._fault_tasks:
             fault.cancel()
         await asyncio.gather(*self._fault_tasks, return_exceptions=True)

@@ -70,11 +70,40 @@ async def _drop_other_templates(conn: asyncpg.Connection[asyncpg.Record], *, kee
             continue
 
 
+# How long a drop waits for an autovacuum worker to leave the database.
+DROP_PATIENCE_S = 30.0
+
+
+async def drop_forcibly(conn: asyncpg.Connection[asyncpg.Record], name: str) -> None:
+    """`DROP DATABASE IF EXISTS name WITH (FORCE)`, also when autovacuum is working on it.
+
+    FORCE terminates the other sessions, but PostgreSQL refuses it to a role that is not a
+    member of each session's role, and an autovacuum worker (which a database that just took
+    thousands of rows often has) counts as one: "must be a member of the role whose process
+    is being terminated". A plain `DROP` stops autovacuum workers itself but fails while a
+    session is connected, so the two are tried in turn until one goes through.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + DROP_PATIENCE_S
+    while True:
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        except asyncpg.InsufficientPrivilegeError:
+            try:
+                await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            except asyncpg.ObjectInUseError:
+                if loop.time() >= deadline:
+                    raise
+                await asyncio.sleep(0.1)
+                continue
+        return
+
+
 async def create_database(admin_dsn: str, name: str, template: str | None = None) -> str:
     """(Re)create database `name`, a copy of `template` or empty; returns its DSN."""
     conn = await asyncpg.connect(admin_dsn)
     try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await drop_forcibly(conn, name)
         copy = f' TEMPLATE "{template}"' if template else ""
         await conn.execute(f'CREATE DATABASE "{name}"{copy}')
     finally:
@@ -101,7 +130,7 @@ async def drop_database(admin_dsn: str, name: str) -> None:
     """Drop database `name`, disconnecting whoever is still on it."""
     conn = await asyncpg.connect(admin_dsn)
     try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await drop_forcibly(conn, name)
     finally:
         await conn.close()
 
