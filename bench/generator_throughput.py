@@ -21,7 +21,7 @@ import uuid
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
-from bench.harness import LOG_DIR, bench_line, fresh_database, infrastructure
+from bench.harness import LOG_DIR, bench_line, fresh_database, frozen_heap, infrastructure
 from bench.model_path import (
     generator_process,
     model_stub,
@@ -79,9 +79,10 @@ async def _baseline(base_url: str, count: int) -> float:
         await client.chat.completions.create(model="bench", messages=messages)  # type: ignore[arg-type]
 
     await asyncio.gather(*(one() for _ in range(50)))  # warm the connection pool
-    start = time.perf_counter()
-    await asyncio.gather(*(one() for _ in range(count)))
-    elapsed = time.perf_counter() - start
+    with frozen_heap():  # as the generator process's heap is
+        start = time.perf_counter()
+        await asyncio.gather(*(one() for _ in range(count)))
+        elapsed = time.perf_counter() - start
     await client.close()
     return count / elapsed
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import subprocess
@@ -64,6 +65,24 @@ async def fresh_database(infra: Infra, name: str) -> str:
     database = f"bench_{name}_{os.getpid()}"
     _databases.add(database)
     return await create_database(infra.postgres_admin_dsn, database, template)
+
+
+@contextmanager
+def frozen_heap() -> Iterator[None]:
+    """Measure in-process work with this process's heap frozen out of the collector's reach.
+
+    Every service process freezes what its start-up built (`service_runtime.serve`), so a full
+    collection walks only what its work keeps alive. The benchmark process holds every
+    benchmark's imports; without the same freeze, work measured in it (a baseline, or a
+    service's code called in-process) pays full collections over all of them that the
+    service would not.
+    """
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 @contextmanager

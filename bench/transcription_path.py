@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
-from bench.harness import LOG_DIR, bench_line, fresh_database, infrastructure
+from bench.harness import LOG_DIR, bench_line, fresh_database, frozen_heap, infrastructure
 from bench.model_path import (
     generator_process,
     model_stub,
@@ -188,9 +188,10 @@ async def _baseline(base_url: str, count: int) -> float:
         )
 
     await asyncio.gather(*(one() for _ in range(50)))  # warm the connection pools
-    start = time.perf_counter()
-    await asyncio.gather(*(one() for _ in range(count)))
-    elapsed = time.perf_counter() - start
+    with frozen_heap():  # as the guard's and the generator's processes' heaps are
+        start = time.perf_counter()
+        await asyncio.gather(*(one() for _ in range(count)))
+        elapsed = time.perf_counter() - start
     await transcriber.close()
     await chat.close()
     return count / elapsed
