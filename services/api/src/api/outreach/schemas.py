@@ -38,11 +38,9 @@ class ContactIn(BaseModel):
             encoded = orjson.dumps(self.variables)
         except orjson.JSONEncodeError:
             try:
-                text = json.dumps(self.variables, ensure_ascii=False)
-                text.encode("utf-8")
+                encoded = json.dumps(self.variables, ensure_ascii=False).encode("utf-8")
             except (UnicodeEncodeError, ValueError) as error:
                 raise ValueError("variables must be valid Unicode text") from error
-            encoded = json.dumps(self.variables).encode()
         if _NUL_ESCAPE.search(encoded):
             raise ValueError("variables must not contain NUL characters")
         return self
