@@ -10,7 +10,9 @@ them) are put on a topic of this run's own. Then, on the real Kafka and PostgreS
   batches, the event-id claim, counters and facts) on the same topic with a group of its own.
 
 Both are timed from their first handled record to their N-th, so the consumer group's join is
-left out of both. The result is checked: the stats count exactly N sends. The bare aiokafka
+left out of both, in `ROUNDS` interleaved rounds (each side keeps its best), with the heap frozen
+as a service process's is after start-up. The result is checked: every round's stats count
+exactly N sends. The bare aiokafka
 fetch rate of the topic is reported too, for scale. Goal: ratio >= 0.5.
 """
 
@@ -27,8 +29,9 @@ from pydantic import SecretStr
 
 from analytics.metrics import AnalyticsMetrics
 from analytics.settings import AnalyticsSettings
+from analytics.tables import TABLES
 from analytics.writer import StatsWriter
-from bench.harness import bench_line, fresh_database, infrastructure
+from bench.harness import bench_line, fresh_database, frozen_heap, infrastructure
 from contracts import Envelope, MessageSent, MessageSentData, SendPurpose, Topic, partition_key
 from database import PostgresSettings, create_pool
 from messaging import KafkaSettings, KeyedConsumer, MessagingRuntime, create_broker, ensure_topics
@@ -37,6 +40,8 @@ from testkit.namespaces import new_namespace
 
 EVENTS = 20_000
 CONVERSATIONS = 2_000
+# Interleaved rounds of each side; each side's best counts.
+ROUNDS = 3
 
 
 def _events(tenant: uuid.UUID, instances: list[uuid.UUID]) -> list[MessageSent]:
@@ -178,38 +183,57 @@ async def main() -> list[str]:
         async def nothing(event: Envelope) -> None:
             """Consumed, nothing written."""
 
-        baseline = await _consume(kafka, "raw", nothing)
-
         postgres = PostgresSettings(dsn=SecretStr(dsn), pool_min_size=2, pool_max_size=10)
         pool = await create_pool(postgres, application_name="bench-analytics")
         settings = AnalyticsSettings(kafka=kafka, postgres=postgres)
         writer = StatsWriter(settings, AnalyticsMetrics())
         writer.bind(pool=pool)
+        schema = settings.schema_name
+        emptied = ", ".join(f"{schema}.{name}" for name in ("processed_events", *(t.name for t in TABLES)))
 
         async def record(event: Envelope) -> None:
             await writer.record(event, Topic.MESSAGE_SENT)
 
+        baseline_rates: list[float] = []
+        analytics_rates: list[float] = []
+        counted_correctly = True
         try:
-            analytics = await _consume(kafka, "analytics", record)
-            counted = await pool.fetchval(
-                "SELECT sum(sent) FROM analytics.tenant_hourly WHERE tenant_id = $1", tenant
-            )
-            facts = await pool.fetchval("SELECT count(*) FROM analytics.sends WHERE tenant_id = $1", tenant)
+            # Interleaved rounds, each side keeping its best: a shared machine's noise (another
+            # process's burst, a checkpoint's fsync) lands on one round of one side, not on the
+            # result. Each round reads the whole topic in a group of its own, and the analytics
+            # side starts from empty stats tables, so every round does the same work.
+            for round_index in range(ROUNDS):
+                with frozen_heap():  # as the analytics process's heap is
+                    baseline_rates.append((await _consume(kafka, f"raw-{round_index}", nothing)).rate)
+                await pool.execute(f"TRUNCATE {emptied}")
+                with frozen_heap():
+                    analytics_rates.append((await _consume(kafka, f"analytics-{round_index}", record)).rate)
+                counted = await pool.fetchval(
+                    f"SELECT sum(sent) FROM {schema}.tenant_hourly WHERE tenant_id = $1",
+                    tenant,
+                )
+                facts = await pool.fetchval(
+                    f"SELECT count(*) FROM {schema}.sends WHERE tenant_id = $1",
+                    tenant,
+                )
+                counted_correctly = counted_correctly and counted == EVENTS and facts == EVENTS
         finally:
             await writer.close()
             await pool.close()
-        ratio = analytics.rate / baseline.rate
+        analytics, baseline = max(analytics_rates), max(baseline_rates)
+        ratio = analytics / baseline
         return [
             bench_line(
                 "analytics_ingest",
                 events=EVENTS,
                 conversations=CONVERSATIONS,
-                events_per_s=round(analytics.rate, 1),
-                baseline_events_per_s=round(baseline.rate, 1),
+                events_per_s=round(analytics, 1),
+                baseline_events_per_s=round(baseline, 1),
+                rounds=ROUNDS,
                 ratio=round(ratio, 3),
                 goal_ratio=0.5,
                 goal_met=ratio >= 0.5,
-                counted_correctly=counted == EVENTS and facts == EVENTS,
+                counted_correctly=counted_correctly,
                 bare_fetch_events_per_s=round(bare, 1),
             )
         ]
