@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from analytics.settings import CostSettings
 from analytics.tables import (
@@ -44,9 +44,12 @@ from contracts.phones import canonical_digits, phone_digits
 DEFAULT_PERSONA_ID = uuid.UUID(int=0)
 
 
-@dataclass(frozen=True)
-class Row:
-    """One row's contribution: its key, the attributes it is created with, its values."""
+class Row(NamedTuple):
+    """One row's contribution: its key, the attributes it is created with, its values.
+
+    A named tuple rather than a frozen dataclass: a batch builds three or more per event, and
+    a tuple is built in a third of the time.
+    """
 
     table: Table
     key: tuple[Any, ...]

@@ -25,7 +25,10 @@ _CLAIM = (
 @dataclass
 class _Pending:
     attributes: tuple[Any, ...]
+    # The first row's own values until a second row of the same key merges into them (then a
+    # copy): most rows of a batch are the only ones of their key.
     values: dict[str, Any]
+    copied: bool = False
 
 
 @dataclass(frozen=True)
@@ -78,25 +81,26 @@ def _merge(merged: dict[str, dict[tuple[Any, ...], _Pending]], rows: Iterable[Ro
         table = merged[row.table.name]
         pending = table.get(row.key)
         if pending is None:
-            table[row.key] = _Pending(row.attributes, dict(row.values))
+            table[row.key] = _Pending(row.attributes, row.values)
             continue
+        if not pending.copied:
+            pending.values, pending.copied = dict(pending.values), True
+        values = pending.values
         if row.table.kind is Kind.COUNTER:
             for name, delta in row.values.items():
-                pending.values[name] = pending.values.get(name, 0) + delta
+                values[name] = values.get(name, 0) + delta
         else:
             for name, value in row.values.items():
-                if pending.values.get(name) is None:
-                    pending.values[name] = value
+                if values.get(name) is None:
+                    values[name] = value
 
 
 def _columns(table: Table, pending: dict[tuple[Any, ...], _Pending]) -> list[list[Any]]:
     """The rows as one list per column (keys, attributes, values), for `unnest`."""
     default = 0 if table.kind is Kind.COUNTER else None
-    columns: list[list[Any]] = [
-        [] for _ in range(len(table.keys) + len(table.attributes) + len(table.values))
+    names = table.value_names
+    rows = [
+        (*key, *row.attributes, *[row.values.get(name, default) for name in names])
+        for key, row in pending.items()
     ]
-    for key, row in pending.items():
-        cells = (*key, *row.attributes, *(row.values.get(name, default) for name in table.value_names))
-        for column, cell in zip(columns, cells, strict=True):
-            column.append(cell)
-    return columns
+    return [list(column) for column in zip(*rows, strict=True)]
