@@ -385,15 +385,36 @@ def test_network_policies_admit_ingress_only_where_exposed(helm: Helm) -> None:
         name: [peer for peer in p["spec"]["ingress"][0]["from"] if "namespaceSelector" in peer]
         for name, p in policies.items()
     }
-    assert namespace_peers["mirage-ingest"]
-    assert namespace_peers["mirage-api"]
-    assert namespace_peers["mirage-guard"] == []
-    assert namespace_peers["mirage-sender"] == []
+    monitoring = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    assert len(namespace_peers["mirage-ingest"]) == 2  # the ingress controller's, Prometheus'
+    assert len(namespace_peers["mirage-api"]) == 2
+    # Not exposed: only Prometheus reaches them from another namespace.
+    assert namespace_peers["mirage-guard"] == [monitoring]
+    assert namespace_peers["mirage-sender"] == [monitoring]
     assert "mirage-valkey" in policies
 
 
-def test_service_monitor_for_components_with_metrics(helm: Helm) -> None:
-    monitors = by_kind(helm.template("production"), "ServiceMonitor")
+def test_network_policies_admit_prometheus_only_to_components_it_scrapes(helm: Helm) -> None:
+    policies = by_kind(
+        helm.template("default", "serviceMonitor.enabled=true"),
+        "NetworkPolicy",
+    )
+    peers = {name: p["spec"]["ingress"][0]["from"] for name, p in policies.items()}
+    assert any("namespaceSelector" in peer for peer in peers["mirage-api"])
+    assert not any("namespaceSelector" in peer for peer in peers["mirage-guard"])
+
+
+def test_production_scrapes_every_component(helm: Helm) -> None:
+    """The shipped alert rules read the consumers', the sender's and the generator's metrics."""
+    docs = helm.template("production")
+    monitors = by_kind(docs, "ServiceMonitor")
+    assert set(monitors) == set(by_kind(docs, "Deployment"))
+    assert {"mirage-guard", "mirage-sender", "mirage-generator", "mirage-analytics"} <= set(monitors)
+    assert monitors["mirage-sender"]["spec"]["endpoints"][0]["path"] == "/metrics"
+
+
+def test_service_monitor_only_for_components_with_metrics(helm: Helm) -> None:
+    monitors = by_kind(helm.template("default", "serviceMonitor.enabled=true"), "ServiceMonitor")
     assert set(monitors) == {"mirage-api"}
     assert monitors["mirage-api"]["spec"]["endpoints"][0]["path"] == "/metrics"
 
