@@ -44,6 +44,7 @@ async def main() -> list[str]:
             mirage_ms_per_msg=mirage,
             commits_per_msg=result.commits_per_msg,
             p50_ms=result.p50_ms,
+            steal_pct=round(result.steal_pct, 1),
             goal_mirage_ms=GOAL_MIRAGE_MS,
             goal_postgres_ms=GOAL_POSTGRES_MS,
             **{

@@ -32,7 +32,7 @@ import asyncpg
 import httpx
 
 from bench.harness import LOG_DIR, fresh_database, infrastructure, run_loadgen, webhook_template
-from bench.process_cpu import CpuSample, postmaster_pid, sample
+from bench.process_cpu import CpuSample, MachineTicks, postmaster_pid, sample
 from testkit import wait_until
 from testkit.infra import REPO_ROOT
 from testkit.stack import Instance, MirageStack
@@ -61,6 +61,8 @@ class RunResult:
     cpu_ms_per_msg: dict[str, float] = field(default_factory=dict)
     commits_per_msg: float = float("nan")
     replied: int = 0
+    # CPU the hypervisor gave to other guests during the run, % of the machine's (/proc/stat)
+    steal_pct: float = 0.0
 
     @property
     def p50_ms(self) -> float:
@@ -170,6 +172,7 @@ class PipelineBench:
         await asyncio.sleep(1.1)  # the statistics collector's flush interval
         commits_before = await self.commits()
         cpu_before: CpuSample = sample(pids, trees)
+        machine_before = MachineTicks.now()
         sent_at, summary = await asyncio.to_thread(self.send_at_rate, rate, duration_s)
         count = len(sent_at)
         try:
@@ -177,6 +180,7 @@ class PipelineBench:
         except AssertionError:
             rows = await self.replies()
         cpu_after = sample(pids, trees)
+        machine_after = MachineTicks.now()
         await asyncio.sleep(1.1)
         commits_after = await self.commits()
         latencies = [
@@ -194,6 +198,7 @@ class PipelineBench:
             cpu_ms_per_msg=cpu_before.per_message_ms(cpu_after, count),
             commits_per_msg=(commits_after - commits_before) / count,
             replied=len(latencies),
+            steal_pct=machine_before.steal_pct(machine_after),
         )
 
 

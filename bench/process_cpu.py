@@ -82,3 +82,26 @@ def sample(pids: dict[str, int], trees: dict[str, int]) -> CpuSample:
     seconds = {name: process_cpu_s(pid) for name, pid in pids.items()}
     seconds.update({name: tree_cpu_s(pid) for name, pid in trees.items()})
     return CpuSample(seconds)
+
+
+@dataclass(frozen=True)
+class MachineTicks:
+    """The machine's CPU time so far (`/proc/stat`'s first line), in clock ticks."""
+
+    total: int
+    steal: int
+
+    @classmethod
+    def now(cls) -> MachineTicks:
+        """Read `/proc/stat` now."""
+        with Path("/proc/stat").open() as stat:
+            fields = [int(value) for value in stat.readline().split()[1:]]
+        # user nice system idle iowait irq softirq steal guest guest_nice; guest time is already
+        # counted in user and nice.
+        return cls(total=sum(fields[:8]), steal=fields[7] if len(fields) > 7 else 0)
+
+    def steal_pct(self, later: MachineTicks) -> float:
+        """Share of the machine's CPU time between this reading and `later` that the hypervisor
+        gave to someone else: on a shared virtual machine, the work measured ran on less CPU."""
+        total = later.total - self.total
+        return 100 * (later.steal - self.steal) / total if total > 0 else 0.0
