@@ -20,6 +20,8 @@ from instance_lifecycle import (
     Trigger,
     apply_trigger,
     claim_report,
+    database_now,
+    report_applied_since,
 )
 from messaging import Outbox
 
@@ -204,3 +206,31 @@ async def test_a_report_from_another_evolution_server_starts_a_new_reference(db_
     assert await claim(behind, "https://evo-b.example"), "another server, another clock"
     assert not await claim(behind - timedelta(seconds=1), "https://evo-b.example")
     assert await claim(behind + timedelta(seconds=1), "https://evo-b.example")
+
+
+async def test_a_report_without_a_time_is_taken_and_leaves_the_reference(db_pool: Pool) -> None:
+    instance = await _new_instance(db_pool)
+    opened = datetime(2026, 12, 3, 12, 0, 5, tzinfo=UTC)
+    assert await _claim(db_pool, instance, opened)
+    async with db_pool.acquire() as conn, conn.transaction():
+        assert await claim_report(conn, instance, None)
+    stored = await db_pool.fetchval("SELECT evolution_reported_at FROM instances WHERE id = $1", instance)
+    assert stored == opened
+    assert not await _claim(db_pool, instance, opened - timedelta(seconds=1))
+
+
+async def test_a_refresh_asked_before_a_report_was_applied_is_older_news(db_pool: Pool) -> None:
+    instance = await _new_instance(db_pool)
+    before_any = await database_now(db_pool)
+    async with db_pool.acquire() as conn:
+        assert not await report_applied_since(conn, instance, before_any), "no report yet"
+    asked = await database_now(db_pool)
+    assert await _claim(db_pool, instance, datetime(2026, 12, 3, 12, 0, tzinfo=UTC))
+    asked_later = await database_now(db_pool)
+    async with db_pool.acquire() as conn:
+        assert await report_applied_since(conn, instance, asked)
+        assert not await report_applied_since(conn, instance, asked_later)
+    # A stale report (not claimed) does not count as news either.
+    assert not await _claim(db_pool, instance, datetime(2026, 12, 3, 11, 59, tzinfo=UTC))
+    async with db_pool.acquire() as conn:
+        assert not await report_applied_since(conn, instance, asked_later)

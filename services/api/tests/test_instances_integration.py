@@ -8,7 +8,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from evolution_client import EvolutionSettings
+from evolution_client import ConnectionState, EvolutionClient, EvolutionSettings
 from instance_lifecycle import Trigger
 from testkit import wait_until
 
@@ -86,6 +86,38 @@ async def test_status_refresh_alone_connects_when_the_webhook_is_lost(
     await stack.scan(name)
     status = await shared_api.client.get(f"/instances/{instance_id}/status", headers=tenant.headers)
     assert status.json()["state"] == "connected"
+
+
+class _AnsweredBeforeTheConnectionDropped:
+    """Evolution answers `connectionState` (`open`), then, while the answer is on its way, the
+    number is logged out and ingest applies the `connection.update close` (401) webhook."""
+
+    def __init__(self, real: EvolutionClient, stack: Stack, name: str) -> None:
+        self.real, self.stack, self.name = real, stack, name
+
+    async def connection_state(self, instance: str, *, token: str | None = None) -> ConnectionState:
+        answer = await self.real.connection_state(instance, token=token)
+        await self.stack.disconnect(self.name, 401)  # logged out on the phone
+        return answer
+
+
+async def test_a_status_refresh_overtaken_by_a_webhook_does_not_walk_the_instance_back(
+    shared_api: Api, stack: Stack, tenant: TenantKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    instance = await connected_instance(shared_api, stack, tenant)
+    service = shared_api.app.state.context.instances
+    monkeypatch.setattr(
+        service, "evolution", _AnsweredBeforeTheConnectionDropped(service.evolution, stack, instance["name"])
+    )
+
+    status = await shared_api.client.get(f"/instances/{instance['id']}/status", headers=tenant.headers)
+
+    assert status.status_code == 200, status.text
+    assert status.json()["evolution_state"] == "open"  # what Evolution said when asked
+    # The webhook is newer news: the stale `open` did not reconnect the instance.
+    assert status.json()["state"] == "disconnected"
+    assert await _state(shared_api, tenant, instance["id"]) == "disconnected"
+    # (A refresh no webhook overtook is applied: `test_status_refresh_alone_connects_…`.)
 
 
 async def test_qr_expiry_then_a_new_qr_opens_it_again(

@@ -17,6 +17,8 @@ from instance_lifecycle.store import (
     UnknownInstanceError,
     apply_trigger,
     claim_report,
+    database_now,
+    report_applied_since,
 )
 
 __all__ = [
@@ -32,6 +34,8 @@ __all__ = [
     "UnknownInstanceError",
     "apply_trigger",
     "claim_report",
+    "database_now",
     "plan",
+    "report_applied_since",
     "trigger_for_connection_update",
 ]

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 import structlog
 
 from contracts import InstanceState, InstanceStatusChanged, InstanceStatusChangedData
-from database import Connection
+from database import Connection, Pool
 from instance_lifecycle.machine import (
     REASONS,
     RESUMES_SENDING,
@@ -88,7 +88,7 @@ class UnknownInstanceError(LookupError):
 async def claim_report(
     conn: Connection,
     instance_id: uuid.UUID,
-    reported_at: datetime,
+    reported_at: datetime | None,
     reorder_window: timedelta = REPORT_REORDER_WINDOW,
     *,
     server_url: str | None = None,
@@ -98,15 +98,22 @@ async def claim_report(
 
     False when a newer report of the instance from the same server was already applied
     (within `reorder_window`): this one is out of date and must not be applied. A report from
-    another server is on another clock: it is taken and starts a new reference. Call inside
-    the transaction that then applies the report: the row stays locked until it commits, so
-    two reports of one instance are claimed one after the other.
+    another server is on another clock: it is taken and starts a new reference. A report
+    without a time is always taken and leaves the reference as it is. A taken report stamps
+    `evolution_report_applied_at` (PostgreSQL's clock), which a status refresh asked before it
+    defers to (`report_applied_since`). Call inside the transaction that then applies the
+    report: the row stays locked until it commits, so two reports of one instance are claimed
+    one after the other.
     """
     claimed = await conn.fetchval(
         """
-        UPDATE instances SET evolution_reported_at = $2, evolution_reported_by = $4
+        UPDATE instances
+        SET evolution_reported_at = coalesce($2, evolution_reported_at),
+            evolution_reported_by = CASE WHEN $2::timestamptz IS NULL THEN evolution_reported_by ELSE $4 END,
+            evolution_report_applied_at = clock_timestamp()
         WHERE id = $1
-          AND (evolution_reported_at IS NULL
+          AND ($2::timestamptz IS NULL
+               OR evolution_reported_at IS NULL
                OR evolution_reported_by IS DISTINCT FROM $4
                OR $2 >= evolution_reported_at
                OR $2 <= evolution_reported_at - $3::interval)
@@ -118,6 +125,21 @@ async def claim_report(
         server_url,
     )
     return bool(claimed)
+
+
+async def database_now(executor: Connection | Pool) -> datetime:
+    """PostgreSQL's clock now: the reference a status refresh compares webhook reports with."""
+    now: datetime = await executor.fetchval("SELECT clock_timestamp()")
+    return now
+
+
+async def report_applied_since(conn: Connection, instance_id: uuid.UUID, moment: datetime) -> bool:
+    """True when an Evolution webhook report of the instance was applied after `moment`
+    (`database_now`): what Evolution answered a question asked at `moment` is older news."""
+    applied: bool | None = await conn.fetchval(
+        "SELECT evolution_report_applied_at > $2 FROM instances WHERE id = $1", instance_id, moment
+    )
+    return bool(applied)
 
 
 async def apply_trigger(

@@ -484,7 +484,7 @@ class WebhookIntake:
             return Reply(200, {"status": "ignored", "raw_event_id": raw_id})
         reported_at = envelope.reported_at()
         async with self.pool.acquire() as conn, conn.transaction():
-            if reported_at is not None and not await claim_report(
+            if not await claim_report(
                 conn, instance.id, reported_at, self._reorder_window, server_url=envelope.server_url
             ):
                 # A late retry of a report older than one already applied: applying it would

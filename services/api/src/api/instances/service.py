@@ -37,7 +37,16 @@ from evolution_client import (
     QrCode,
     WebhookConfig,
 )
-from instance_lifecycle import Outcome, Pairing, Trigger, apply_trigger, plan, trigger_for_connection_update
+from instance_lifecycle import (
+    Outcome,
+    Pairing,
+    Trigger,
+    apply_trigger,
+    database_now,
+    plan,
+    report_applied_since,
+    trigger_for_connection_update,
+)
 from instance_lifecycle import QrCode as LifecycleQr
 from messaging import Outbox, OutboxRelay
 
@@ -146,8 +155,13 @@ class InstanceService:
         qr: LifecycleQr | None = None,
         pairing: Pairing | None = None,
         only_if_legal: bool = False,
+        asked_at: datetime | None = None,
     ) -> Outcome | None:
-        """Apply a trigger in its own transaction; `only_if_legal` skips (None) a no-op or illegal one."""
+        """Apply a trigger in its own transaction; `only_if_legal` skips (None) a no-op or illegal one.
+
+        `asked_at` (`database_now`) is when Evolution was asked what the trigger reports: a webhook
+        report applied since is newer news, and the trigger is skipped (None).
+        """
         # Skipping no-ops matters for status polling: a dashboard polling every few seconds
         # must not write the instance row each time.
         async with self.pool.acquire() as conn, conn.transaction():
@@ -155,6 +169,9 @@ class InstanceService:
                 current = await repository.lock_state(conn, instance_id)
                 if current is None or not plan(InstanceState(current), trigger).path:
                     return None
+            if asked_at is not None and await report_applied_since(conn, instance_id, asked_at):
+                log.info("refresh older than a webhook report, not applied", instance_id=str(instance_id))
+                return None
             outcome = await apply_trigger(
                 conn,
                 instance_id=instance_id,
@@ -326,6 +343,7 @@ class InstanceService:
         return await self._refresh(instance)
 
     async def _refresh(self, instance: Instance) -> StatusView:
+        asked_at = await database_now(self.pool)
         try:
             answer = await self.evolution.connection_state(instance.name, token=instance.token)
         except EvolutionError as error:
@@ -333,8 +351,9 @@ class InstanceService:
         trigger = trigger_for_connection_update(answer.state, None)
         if trigger is not None:
             # A report that is no transition from the current state (Evolution says `close`
-            # while a QR waits) is not news: it is neither applied nor logged as illegal.
-            await self.apply(instance.id, trigger, only_if_legal=True)
+            # while a QR waits) is not news: it is neither applied nor logged as illegal. Nor is
+            # an answer overtaken by a webhook report ingest applied while it was on its way.
+            await self.apply(instance.id, trigger, only_if_legal=True, asked_at=asked_at)
         return StatusView(instance=await self._reload(instance.id), evolution_state=answer.state)
 
     # --- persona and removal -----------------------------------------------------------
