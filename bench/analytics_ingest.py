@@ -12,8 +12,8 @@ them) are put on a topic of this run's own. Then, on the real Kafka and PostgreS
 Both are timed from their first handled record to their N-th, so the consumer group's join is
 left out of both, in `ROUNDS` interleaved rounds (each side keeps its best), with the heap frozen
 as a service process's is after start-up. The result is checked: every round's stats count
-exactly N sends. The bare aiokafka
-fetch rate of the topic is reported too, for scale. Goal: ratio >= 0.5.
+exactly N sends. The bare aiokafka fetch rate of the topic is reported too, for scale.
+Goal: ratio >= 0.5.
 """
 
 from __future__ import annotations
