@@ -32,6 +32,7 @@ import asyncpg
 import httpx
 
 from bench.harness import LOG_DIR, fresh_database, infrastructure, run_loadgen, webhook_template
+from bench.pipeline_history import seed_history
 from bench.process_cpu import CpuSample, MachineTicks, postmaster_pid, sample
 from testkit import wait_until
 from testkit.infra import REPO_ROOT
@@ -210,7 +211,8 @@ def _quiet(overrides: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
 
 @asynccontextmanager
 async def pipeline(name: str, *, warmup: int = 100, warmup_rate: float = 50) -> AsyncIterator[PipelineBench]:
-    """The whole reply pipeline as processes, warmed up (connections, caches, assignments)."""
+    """The whole reply pipeline as processes, on a database holding an installation's earlier
+    conversations (`bench.pipeline_history`), warmed up (connections, caches, assignments)."""
     async with infrastructure() as infra:
         dsn = await fresh_database(infra, name)
         stack = MirageStack(
@@ -228,6 +230,9 @@ async def pipeline(name: str, *, warmup: int = 100, warmup_rate: float = 50) -> 
         try:
             await stack.start()
             instance = await stack.create_instance()
+            await seed_history(
+                dsn, tenant_id=instance.tenant_id, instance_id=instance.id, instance_name=instance.name
+            )
             template = Path(tempfile.mkstemp(suffix=".json")[1])
             template.write_text(webhook_template(instance.name))
             async with httpx.AsyncClient(base_url=stack.simulator_url, timeout=30) as sim:
