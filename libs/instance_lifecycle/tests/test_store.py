@@ -8,6 +8,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import pytest
 
 from contracts import InstanceState, InstanceStatusChanged, parse_event
@@ -234,3 +235,16 @@ async def test_a_refresh_asked_before_a_report_was_applied_is_older_news(db_pool
     assert not await _claim(db_pool, instance, datetime(2026, 12, 3, 11, 59, tzinfo=UTC))
     async with db_pool.acquire() as conn:
         assert not await report_applied_since(conn, instance, asked_later)
+
+
+async def test_no_report_is_claimed_between_the_refresh_check_and_its_commit(db_pool: Pool) -> None:
+    instance = await _new_instance(db_pool)
+    asked = await database_now(db_pool)
+    async with db_pool.acquire() as refresh, refresh.transaction():
+        assert not await report_applied_since(refresh, instance, asked)
+        # A webhook's claim meanwhile waits for the refresh's transaction to end.
+        async with db_pool.acquire() as webhook, webhook.transaction():
+            await webhook.execute("SET LOCAL lock_timeout = '200ms'")
+            with pytest.raises(asyncpg.LockNotAvailableError):
+                await claim_report(webhook, instance, datetime(2026, 12, 3, 12, 0, tzinfo=UTC))
+    assert await _claim(db_pool, instance, datetime(2026, 12, 3, 12, 0, tzinfo=UTC))

@@ -135,9 +135,14 @@ async def database_now(executor: Connection | Pool) -> datetime:
 
 async def report_applied_since(conn: Connection, instance_id: uuid.UUID, moment: datetime) -> bool:
     """True when an Evolution webhook report of the instance was applied after `moment`
-    (`database_now`): what Evolution answered a question asked at `moment` is older news."""
+    (`database_now`): what Evolution answered a question asked at `moment` is older news.
+
+    Locks the instance's row until the transaction ends, so no report is claimed between this
+    answer and what the caller then applies (`claim_report` takes the same lock)."""
     applied: bool | None = await conn.fetchval(
-        "SELECT evolution_report_applied_at > $2 FROM instances WHERE id = $1", instance_id, moment
+        "SELECT evolution_report_applied_at > $2 FROM instances WHERE id = $1 FOR UPDATE",
+        instance_id,
+        moment,
     )
     return bool(applied)
 
