@@ -29,6 +29,8 @@ CREATE TEMPORARY TABLE history (
 ) ON COMMIT DROP
 """
 
+# The earlier people's numbers run from 5511000000001 up: never one the load generator writes
+# from (5511900000000 up), so every message of the load is still a new person's.
 _PLAN = """
 INSERT INTO history
 SELECT n, $1::uuid, $2::uuid, $3::text, gen_random_uuid(), gen_random_uuid(), gen_random_uuid(),
