@@ -235,6 +235,9 @@ async def main() -> list[str]:
                 goal_met=ratio >= 0.5,
                 counted_correctly=counted_correctly,
                 bare_fetch_events_per_s=round(bare, 1),
+                # Every round of each side, in order: how much the machine moved during the run.
+                rounds_events_per_s="/".join(f"{rate:.0f}" for rate in analytics_rates),
+                rounds_baseline_events_per_s="/".join(f"{rate:.0f}" for rate in baseline_rates),
             )
         ]
 
