@@ -13,6 +13,7 @@ import time
 from bench import (
     analytics_ingest,
     generator_throughput,
+    host_wakeups,
     ingest_throughput,
     outreach_quotas,
     pipeline_cpu,
@@ -28,6 +29,7 @@ async def main() -> int:
     lines: list[str] = []
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     for name, run in (
+        ("host (what a wake-up costs on this machine)", host_wakeups.main),
         ("ingest", ingest_throughput.main),
         ("generator", generator_throughput.main),
         ("voice notes (transcription path)", transcription_path.main),
