@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from pathlib import Path
 
 import asyncpg
 import uvloop
 
 from bench.harness import bench_line, infrastructure
+from bench.process_cpu import scheduled_cpu_s
 
 PACE_S = 0.0125  # one message every 12.5 ms: the pipeline benchmarks' 80 msg/s
 PACED_ROUNDS = 240  # 3 s
@@ -34,7 +34,7 @@ STATEMENT = "SELECT $1::int + 1"
 def _backend_cpu_us(pid: int) -> float:
     """CPU time a local process has run, in microseconds (nan when it is not on this machine)."""
     try:
-        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0]) / 1_000
+        return scheduled_cpu_s(pid) * 1e6
     except (OSError, ValueError, IndexError):
         return float("nan")
 
