@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
@@ -30,6 +32,8 @@ from contracts import (
     utc_now,
 )
 from database import Pool
+from guard import repository as guard_repository
+from guard.facts import MessageFacts
 from guard.output_events import reply_request_id
 from guard.settings import GuardPolicy
 from messaging import PermanentFailure
@@ -750,3 +754,167 @@ class TestBotLoop:
             "blocked",
             "bot_loop",
         )
+
+
+class TestDecidedInOneStatement:
+    """The common decision is read without a lock and recorded by one statement outside any
+    transaction, which checks the facts it was made on again; anything else, or a change in
+    between, goes through the transaction."""
+
+    @pytest.fixture
+    def ways(self, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+        """How each read of this test was made: `one statement` or `transaction`."""
+        seen: list[str] = []
+        real = guard_repository.load_message_facts
+
+        async def recording(*args: Any, **kwargs: Any) -> tuple[bool, MessageFacts]:
+            seen.append("one statement" if kwargs.get("read_only") else "transaction")
+            return await real(*args, **kwargs)
+
+        monkeypatch.setattr(guard_repository, "load_message_facts", recording)
+        return seen
+
+    def change_before_recording(
+        self, monkeypatch: pytest.MonkeyPatch, change: Callable[[], Awaitable[None]]
+    ) -> None:
+        """Run `change` (committed by another connection) after the decision read its facts
+        and before its statement records it: the race the statement's check is for."""
+        real = guard_repository.record_decision_if_unchanged
+
+        async def racing(*args: Any, **kwargs: Any) -> list[int] | None:
+            await change()
+            return await real(*args, **kwargs)
+
+        monkeypatch.setattr(guard_repository, "record_decision_if_unchanged", racing)
+
+    async def test_a_contact_message_is_decided_without_a_transaction(
+        self, under_test: GuardUnderTest, db_pool: Pool, ways: list[str]
+    ) -> None:
+        chat = await new_chat(db_pool)
+        event = await store_message(db_pool, chat, "Oi, tudo bem?")
+        await decide(under_test, event)
+        assert ways == ["one statement"]
+        assert (await decision_of(db_pool, event.data.message_id) or ("",))[0] == "reply"
+        assert len(replies(await outputs(under_test, db_pool, chat))) == 1
+        # The statement created the conversation's guard state, as the transaction would.
+        assert await guard_state(db_pool, chat) is not None
+        assert (
+            await db_pool.fetchval(
+                "SELECT count(*) FROM processed_events WHERE consumer = 'guard' AND event_id = $1",
+                event.event_id,
+            )
+            == 1
+        )
+
+    async def test_a_pause_committed_after_the_read_is_never_decided_past(
+        self, under_test: GuardUnderTest, db_pool: Pool, ways: list[str], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        chat = await new_chat(db_pool)
+        await decide(under_test, await store_message(db_pool, chat, "primeira"))  # the state row exists
+        ways.clear()
+
+        async def pause() -> None:
+            await db_pool.execute(
+                "UPDATE conversation_guard_state SET paused_at = now(),"
+                " paused_until = now() + interval '30 minutes', pause_reason = 'human_takeover'"
+                " WHERE conversation_id = $1",
+                chat.conversation_id,
+            )
+
+        self.change_before_recording(monkeypatch, pause)
+        inbound = await store_message(db_pool, chat, "ainda aí?")
+        await decide(under_test, inbound)
+        assert ways == ["one statement", "transaction"]
+        assert await decision_of(db_pool, inbound.data.message_id) == ("paused", "conversation_paused", None)
+        assert len(replies(await outputs(under_test, db_pool, chat))) == 1  # the first message's only
+
+    async def test_a_pause_being_committed_while_recording_is_waited_for(
+        self, under_test: GuardUnderTest, db_pool: Pool, ways: list[str], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The recording statement locks the state row: it waits for a transaction changing
+        it and checks the version that transaction committed, not the one it started with."""
+        chat = await new_chat(db_pool)
+        await decide(under_test, await store_message(db_pool, chat, "primeira"))
+        ways.clear()
+        committed = asyncio.Event()
+        pausing: list[asyncio.Task[None]] = []
+
+        async def pause_and_commit_later() -> None:
+            async with db_pool.acquire() as conn, conn.transaction():
+                await conn.execute(
+                    "UPDATE conversation_guard_state SET paused_at = now(),"
+                    " paused_until = now() + interval '30 minutes', pause_reason = 'human_takeover'"
+                    " WHERE conversation_id = $1",
+                    chat.conversation_id,
+                )
+                await asyncio.sleep(0.3)
+            committed.set()
+
+        async def start_pausing() -> None:
+            pausing.append(asyncio.create_task(pause_and_commit_later()))
+            await asyncio.sleep(0.05)  # the UPDATE holds the row's lock before the statement runs
+
+        self.change_before_recording(monkeypatch, start_pausing)
+        inbound = await store_message(db_pool, chat, "ainda aí?")
+        await decide(under_test, inbound)
+        await pausing[0]
+        assert committed.is_set()
+        assert ways == ["one statement", "transaction"]
+        assert await decision_of(db_pool, inbound.data.message_id) == ("paused", "conversation_paused", None)
+
+    async def test_a_state_row_created_after_the_read_is_never_decided_past(
+        self, under_test: GuardUnderTest, db_pool: Pool, ways: list[str], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        chat = await new_chat(db_pool)
+
+        async def block() -> None:
+            await db_pool.execute(
+                "INSERT INTO conversation_guard_state (conversation_id, tenant_id, blocked_at, block_reason)"
+                " VALUES ($1, $2, now(), 'bot_loop')",
+                chat.conversation_id,
+                chat.tenant_id,
+            )
+
+        self.change_before_recording(monkeypatch, block)
+        inbound = await store_message(db_pool, chat, "oi")
+        await decide(under_test, inbound)
+        assert ways == ["one statement", "transaction"]
+        assert (await decision_of(db_pool, inbound.data.message_id) or ("", ""))[:2] == (
+            "blocked",
+            "conversation_blocked",
+        )
+        assert await outputs(under_test, db_pool, chat) == []
+
+    async def test_an_event_claimed_after_the_read_is_recorded_once(
+        self, under_test: GuardUnderTest, db_pool: Pool, ways: list[str], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Two consumers briefly holding one partition during a rebalance, one event each."""
+        chat = await new_chat(db_pool)
+        event = await store_message(db_pool, chat, "oi")
+        racing = False
+
+        async def the_other_consumer_decides() -> None:
+            nonlocal racing
+            if not racing:
+                racing = True
+                await decide(under_test, event)
+
+        self.change_before_recording(monkeypatch, the_other_consumer_decides)
+        await decide(under_test, event)
+        assert ways == ["one statement", "one statement", "transaction"]
+        assert (
+            await db_pool.fetchval(
+                "SELECT count(*) FROM guard_decisions WHERE message_id = $1", event.data.message_id
+            )
+            == 1
+        )
+        assert len(replies(await outputs(under_test, db_pool, chat))) == 1
+
+    async def test_a_decision_that_writes_more_than_itself_takes_the_transaction(
+        self, under_test: GuardUnderTest, db_pool: Pool, ways: list[str]
+    ) -> None:
+        await decide(under_test, await store_message(db_pool, await new_chat(db_pool), "PARE"))
+        await decide(under_test, await store_message(db_pool, await new_chat(db_pool), "bot", script_id="s"))
+        typed = await store_message(db_pool, await new_chat(db_pool), "digitado no celular", from_me=True)
+        await decide(under_test, typed)
+        assert ways == ["one statement", "transaction"] * 3

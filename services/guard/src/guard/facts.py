@@ -29,12 +29,19 @@ class GuardState:
 
 
 @dataclass(frozen=True)
-class LockedState:
-    """A conversation's guard state, locked by the reading transaction until COMMIT, and the
-    database's `now()`, the clock the operator's controls were written with."""
+class ConversationState:
+    """A conversation's guard state as a decision read it, and the database's `now()`, the
+    clock the operator's controls were written with.
+
+    Read in the decision's transaction, the row is locked until COMMIT. Read for a decision
+    recorded in one statement (no transaction), it is not locked: `version` is the row's
+    `xmin` (None when the row did not exist), and the statement that records the decision
+    checks it again under a lock, so a change committed in between is never decided past.
+    """
 
     state: GuardState
     now: datetime
+    version: str | None = None
 
 
 @dataclass(frozen=True)
@@ -68,4 +75,4 @@ class MessageFacts:
     standing: ContactStanding = field(default_factory=ContactStanding)
     controls: OperatorControls = field(default_factory=OperatorControls)
     # Read with the facts when the message may be answered (None: lock it before deciding).
-    locked_state: LockedState | None = None
+    state: ConversationState | None = None

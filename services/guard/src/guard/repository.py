@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from database import Connection
-from guard.facts import ContactStanding, GuardState, LockedState, MessageFacts, OperatorControls
+from guard.facts import ContactStanding, ConversationState, GuardState, MessageFacts, OperatorControls
 from guard.verdicts import Decision, Reason
 from messaging import Outbox, PreparedEvents
 
@@ -25,11 +25,7 @@ _STATE_COLUMNS = "paused_at, paused_until, pause_reason, blocked_at, block_reaso
 # message's JIDs plus the contact's stored phone), match opt-outs by contact or phone and the
 # operator's blacklist by phone (digits, as the api stores them), and read the operator's controls.
 _MESSAGE_FACTS = """
-WITH claim AS (
-    INSERT INTO processed_events (consumer, event_id) VALUES ($12, $13)
-    ON CONFLICT DO NOTHING RETURNING true
-),
-contact AS (
+WITH contact AS (
     SELECT c.jid, nullif(regexp_replace(coalesce(c.phone, ''), '[^0-9]', '', 'g'), '') AS phone
     FROM contacts c WHERE c.id = $5
 ),
@@ -37,23 +33,9 @@ phones AS (
     SELECT p FROM unnest($11::text[]) AS p
     UNION SELECT phone FROM contact WHERE phone IS NOT NULL
 ),
--- When the caller may answer ($14), the conversation's guard state, locked until COMMIT (and
--- created when missing), as `lock_guard_state` reads it: one round trip fewer per answer. A
--- row a concurrent transaction is creating is neither locked nor created here: the caller
--- then locks it with `lock_guard_state`.
-state_locked AS (
-    SELECT {state_columns}
-    FROM conversation_guard_state WHERE $14::boolean AND conversation_id = $6 FOR UPDATE
-),
-state_created AS (
-    INSERT INTO conversation_guard_state (conversation_id, tenant_id)
-    SELECT $6, $4 WHERE $14::boolean AND NOT EXISTS (SELECT 1 FROM state_locked)
-    ON CONFLICT (conversation_id) DO NOTHING
-    RETURNING {state_columns}
-),
-state AS (SELECT * FROM state_locked UNION ALL SELECT * FROM state_created)
+{claim_and_state}
 SELECT
-    EXISTS (SELECT 1 FROM claim) AS claimed,
+    {claimed} AS claimed,
     m.id IS NOT NULL AS message_stored,
     m.origin AS stored_origin,
     EXISTS (SELECT 1 FROM guard_decisions d WHERE d.message_id = $1) AS already_decided,
@@ -88,7 +70,8 @@ SELECT
     coalesce(cc.bot_paused, false) AS bot_paused,
     cc.resumed_at,
     cc.unblocked_at,
-    gs.loop_count IS NOT NULL AS state_locked,
+    gs.loop_count IS NOT NULL AS state_found,
+    {state_version} AS state_version,
     gs.paused_at,
     gs.paused_until,
     gs.pause_reason,
@@ -103,7 +86,56 @@ LEFT JOIN instances i ON i.id = $3
 LEFT JOIN tenants t ON t.id = $4
 LEFT JOIN conversation_controls cc ON cc.conversation_id = $6
 LEFT JOIN state gs ON true
-""".replace("{state_columns}", _STATE_COLUMNS)
+"""
+
+# In the decision's transaction: claim the event in the ledger and, when the caller may answer
+# ($14), lock the conversation's guard state until COMMIT (creating the row when missing), as
+# `lock_guard_state` reads it: one round trip fewer per answer. A row a concurrent transaction is
+# creating is neither locked nor created here: the caller then locks it with `lock_guard_state`.
+_CLAIM_AND_LOCK = """
+claim AS (
+    INSERT INTO processed_events (consumer, event_id) VALUES ($12, $13)
+    ON CONFLICT DO NOTHING RETURNING true
+),
+state_locked AS (
+    SELECT {state_columns}
+    FROM conversation_guard_state WHERE $14::boolean AND conversation_id = $6 FOR UPDATE
+),
+state_created AS (
+    INSERT INTO conversation_guard_state (conversation_id, tenant_id)
+    SELECT $6, $4 WHERE $14::boolean AND NOT EXISTS (SELECT 1 FROM state_locked)
+    ON CONFLICT (conversation_id) DO NOTHING
+    RETURNING {state_columns}
+),
+state AS (SELECT * FROM state_locked UNION ALL SELECT * FROM state_created)"""
+
+# For a decision recorded in one statement: nothing written or locked; whether the ledger
+# still lacks the event, and the guard state ($14) with its row version (`xmin`).
+_READ_ONLY = """
+state AS (
+    SELECT {state_columns}, xmin::text AS version
+    FROM conversation_guard_state WHERE $14::boolean AND conversation_id = $6
+)"""
+
+
+def _facts_statement(claim_and_state: str, *, claimed: str, state_version: str) -> str:
+    return (
+        _MESSAGE_FACTS.replace("{claim_and_state}", claim_and_state)
+        .replace("{claimed}", claimed)
+        .replace("{state_version}", state_version)
+        .replace("{state_columns}", _STATE_COLUMNS)
+    )
+
+
+_FACTS_IN_TRANSACTION = _facts_statement(
+    _CLAIM_AND_LOCK, claimed="EXISTS (SELECT 1 FROM claim)", state_version="NULL::text"
+)
+_FACTS_READ_ONLY = _facts_statement(
+    _READ_ONLY,
+    claimed="NOT EXISTS (SELECT 1 FROM processed_events WHERE consumer = $12 AND event_id = $13)",
+    state_version="gs.version",
+)
+
 
 _STANDING = """
 WITH contact AS (
@@ -210,13 +242,18 @@ async def load_message_facts(
     consumer: str,
     event_id: uuid.UUID,
     lock_state: bool,
+    read_only: bool = False,
 ) -> tuple[bool, MessageFacts]:
     """Claim the event in the processed-event ledger and read everything the rules need about
     its message, in one round trip; whether this call claimed it, and the facts. With
     `lock_state`, the facts carry the conversation's guard state locked until COMMIT, as
-    `lock_guard_state` returns it (unless a concurrent transaction is creating that row)."""
+    `lock_guard_state` returns it (unless a concurrent transaction is creating that row).
+
+    `read_only` (outside a transaction, for `record_decision_if_unchanged`): nothing is
+    claimed, locked or created; the first value says whether the ledger still lacks the
+    event, and with `lock_state` the state carries the row version that statement checks."""
     row = await conn.fetchrow(
-        _MESSAGE_FACTS,
+        _FACTS_READ_ONLY if read_only else _FACTS_IN_TRANSACTION,
         message_id,
         provider_message_id,
         instance_id,
@@ -248,8 +285,17 @@ async def load_message_facts(
         contact_phone=row["contact_phone"],
         standing=_standing(row),
         controls=_controls(row),
-        locked_state=LockedState(_state(row), row["db_now"]) if row["state_locked"] else None,
+        state=_conversation_state(row, read_only=read_only, state_read=lock_state),
     )
+
+
+def _conversation_state(row: Any, *, read_only: bool, state_read: bool) -> ConversationState | None:
+    if row["state_found"]:
+        return ConversationState(_state(row), row["db_now"], version=row["state_version"])
+    if read_only and state_read:
+        # No row yet: the default state, and a version (None) that says it must still be absent.
+        return ConversationState(GuardState(), row["db_now"])
+    return None
 
 
 async def load_standing(
@@ -401,8 +447,14 @@ async def record_decision(
     conn: Connection, record: DecisionRecord, outbox: Outbox, events: PreparedEvents
 ) -> list[int]:
     """Insert the decision on one message and stage `events`; the staged outbox ids."""
-    ids = await conn.fetchval(
-        _RECORD_DECISION,
+    arguments = (*_decision_arguments(record), *outbox.staging_arguments(events))
+    ids = await conn.fetchval(_RECORD_DECISION, *arguments)
+    return list(ids)
+
+
+def _decision_arguments(record: DecisionRecord) -> tuple[object, ...]:
+    """The thirteen parameters of a `guard_decisions` row, in column order ($1 to $13)."""
+    return (
         record.message_id,
         record.tenant_id,
         record.conversation_id,
@@ -416,9 +468,68 @@ async def record_decision(
         record.reply_to,
         record.reply_delay_ms,
         record.trace_parent,
-        *outbox.staging_arguments(events),
     )
-    return list(ids)
+
+
+# The decision of `_RECORD_DECISION` with the ledger claim, in one statement outside any
+# transaction, recorded only if the facts it was made on still hold:
+# - the event is still unclaimed ($14 consumer; the event id is $7);
+# - when the decision read the conversation's guard state ($15), that row is still the version
+#   read ($16; NULL: it did not exist, and it is created here). The row is locked for the rest of
+#   the statement, so a change committed after the read (or being committed now) is seen.
+# Otherwise nothing is written (only the claim, when the message was decided meanwhile under
+# another event) and the caller decides again in a transaction.
+_RECORD_DECISION_IF_UNCHANGED = (
+    "WITH state_now AS ("  # noqa: S608 - built from constants, no input in the SQL text
+    " SELECT xmin::text AS version FROM conversation_guard_state"
+    " WHERE $15::boolean AND conversation_id = $3 FOR UPDATE),"
+    " state_created AS ("
+    " INSERT INTO conversation_guard_state (conversation_id, tenant_id)"
+    " SELECT $3, $2 WHERE $15::boolean AND $16::text IS NULL AND NOT EXISTS (SELECT 1 FROM state_now)"
+    " ON CONFLICT (conversation_id) DO NOTHING RETURNING 1),"
+    " unchanged AS ("
+    " SELECT 1 WHERE NOT $15::boolean"
+    " OR EXISTS (SELECT 1 FROM state_created)"
+    " OR EXISTS (SELECT 1 FROM state_now WHERE version = $16::text)),"
+    " claim AS ("
+    " INSERT INTO processed_events (consumer, event_id) SELECT $14, $7 WHERE EXISTS (SELECT 1 FROM unchanged)"
+    " ON CONFLICT DO NOTHING RETURNING 1),"
+    " decided AS ("
+    " INSERT INTO guard_decisions (message_id, tenant_id, conversation_id, decision, reason,"
+    " reply_request_id, event_id, correlation_id, instance_id, contact_id, reply_to, reply_delay_ms,"
+    " trace_parent)"
+    " SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 WHERE EXISTS (SELECT 1 FROM claim)"
+    # Decided meanwhile under another event: the claim stands, the caller sees it taken.
+    " ON CONFLICT (message_id) DO NOTHING RETURNING 1), "
+    + Outbox.staging_cte("staged", 17, when="EXISTS (SELECT 1 FROM decided)")
+    + " SELECT EXISTS (SELECT 1 FROM decided) AS decided, ARRAY(SELECT id FROM staged ORDER BY id) AS ids"
+)
+
+
+async def record_decision_if_unchanged(
+    conn: Connection,
+    record: DecisionRecord,
+    outbox: Outbox,
+    events: PreparedEvents,
+    *,
+    consumer: str,
+    state: ConversationState | None,
+) -> list[int] | None:
+    """Claim the event, insert the decision and stage `events` in one statement, unless the
+    event was claimed or the conversation's guard state changed since `state` was read
+    (`load_message_facts(read_only=True)`); the staged outbox ids, or None when nothing was
+    written. Runs outside a transaction: the statement is its own."""
+    row = _one(
+        await conn.fetchrow(
+            _RECORD_DECISION_IF_UNCHANGED,
+            *_decision_arguments(record),
+            consumer,
+            state is not None,
+            None if state is None else state.version,
+            *outbox.staging_arguments(events),
+        )
+    )
+    return list(row["ids"]) if row["decided"] else None
 
 
 async def awaits_burst_reply(conn: Connection, message_id: uuid.UUID) -> bool:

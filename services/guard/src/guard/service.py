@@ -17,7 +17,7 @@ from guard import repository, rules
 from guard.addresses import address_digits, phone_digits
 from guard.consent_keywords import ConsentAction, ConsentRequest, consent_request
 from guard.debounce import DebounceStore
-from guard.facts import GuardState, MessageFacts, OperatorControls
+from guard.facts import ConversationState, GuardState, MessageFacts, OperatorControls
 from guard.loop_counter import LoopCounter
 from guard.media_understanding import MediaUnderstanding, Understood
 from guard.output_events import (
@@ -74,6 +74,28 @@ class _Outcome:
     debounce: bool = False
 
 
+class _TransactionNeededError(Exception):
+    """This decision cannot be recorded in one statement: decide it again in a transaction."""
+
+
+@dataclass(frozen=True)
+class _Deciding:
+    """Where a decision is being made: its connection and how it will be recorded."""
+
+    conn: Connection
+    # True: outside any transaction, recorded by one statement that checks the facts again
+    # (`record_decision_if_unchanged`); anything else written means a transaction.
+    in_one_statement: bool
+    # The guard state the decision read (and that statement checks), when it read one.
+    state: ConversationState | None = None
+
+    def writer(self) -> Connection:
+        """The connection to write with, in the decision's transaction."""
+        if self.in_one_statement:
+            raise _TransactionNeededError
+        return self.conn
+
+
 class Guard:
     """Decides, for every message ingest stored, whether and when Mirage answers it."""
 
@@ -119,19 +141,43 @@ class Guard:
         """Decide on one message and record why, exactly once per event id."""
         if self._media is not None and self._media.concerns(event):
             event = await self._with_transcript(event, self._media)
-        async with self._pool.acquire() as conn, conn.transaction():
-            claimed, facts = await self._claim_and_read(conn, event)
-            if claimed:
-                outcome = await self._decide(conn, event, facts)
-            else:
-                # Already decided. If that attempt committed but died before Redis heard
-                # of the message, its burst would never be answered: hand it over again
-                # (adding a message to its burst twice changes nothing).
-                waiting = await repository.awaits_burst_reply(conn, event.data.message_id)
-                outcome = _Outcome(debounce=waiting)
+        outcome = await self._decide_in_one_statement(event)
+        if outcome is None:
+            outcome = await self._decide_in_transaction(event)
         self._relay.notify(outcome.staged)
         if outcome.debounce:
             await self._debounce.add(event.data.conversation_id, event.data.message_id)
+
+    async def _decide_in_one_statement(self, event: MessageReceived) -> _Outcome | None:
+        """The common case in two round trips and no transaction: read the facts, decide, and
+        record the decision in one statement that checks the facts it depends on still hold.
+
+        None when this way cannot decide the message: a decision that writes more than its
+        own row (an opt-out, a pause, a loop count, a block), an event already handled, or a
+        conversation whose guard state changed between the read and the write. The caller
+        then decides in a transaction, which nothing here has written into.
+        """
+        async with self._pool.acquire() as conn:
+            unclaimed, facts = await self._read(conn, event, read_only=True)
+            if not unclaimed or facts.already_decided:
+                return None
+            deciding = _Deciding(conn, in_one_statement=True, state=facts.state)
+            try:
+                return await self._decide(deciding, event, facts)
+            except _TransactionNeededError:
+                return None
+
+    async def _decide_in_transaction(self, event: MessageReceived) -> _Outcome:
+        """Claim, read under the conversation's lock, decide and record, in one transaction."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            claimed, facts = await self._read(conn, event, read_only=False)
+            if claimed:
+                return await self._decide(_Deciding(conn, in_one_statement=False), event, facts)
+            # Already decided. If that attempt committed but died before Redis heard of the
+            # message, its burst would never be answered: hand it over again (adding a
+            # message to its burst twice changes nothing).
+            waiting = await repository.awaits_burst_reply(conn, event.data.message_id)
+            return _Outcome(debounce=waiting)
 
     async def _with_transcript(self, event: MessageReceived, media: MediaUnderstanding) -> MessageReceived:
         """The event with its voice note's transcript as its text (unchanged when there is none).
@@ -152,8 +198,11 @@ class Guard:
         data = event.data.model_copy(update={"text": understood.transcript})
         return event.model_copy(update={"data": data})
 
-    async def _claim_and_read(self, conn: Connection, event: MessageReceived) -> tuple[bool, MessageFacts]:
-        """Claim the event id in the ledger and read the facts the rules need (one round trip)."""
+    async def _read(
+        self, conn: Connection, event: MessageReceived, *, read_only: bool
+    ) -> tuple[bool, MessageFacts]:
+        """The facts the rules need (one round trip), and whether the event is this call's:
+        claimed in the ledger, or (`read_only`) not claimed yet."""
         message = event.data
         return await repository.load_message_facts(
             conn,
@@ -172,9 +221,10 @@ class Guard:
             event_id=event.event_id,
             # Only a fresh message from the contact can reach the rules that read the state.
             lock_state=message.fresh and not message.from_me,
+            read_only=read_only,
         )
 
-    async def _decide(self, conn: Connection, event: MessageReceived, facts: MessageFacts) -> _Outcome:
+    async def _decide(self, at: _Deciding, event: MessageReceived, facts: MessageFacts) -> _Outcome:
         message = event.data
         phones = phone_digits([message.reply_to, message.chat_jid])
         if not facts.message_stored:
@@ -185,24 +235,24 @@ class Guard:
 
         verdict = rules.own_message(message, facts)
         if verdict is not None:
-            return await self._settle(conn, event, verdict)
+            return await self._settle(at, event, verdict)
         verdict = rules.automatic_from_me(message)
         if verdict is not None:
-            return await self._settle(conn, event, verdict)
+            return await self._settle(at, event, verdict)
         if message.from_me:
             # Typed by a person on the operator's phone: the human takes over.
             await repository.pause_for_takeover(
-                conn,
+                at.writer(),
                 conversation_id=message.conversation_id,
                 tenant_id=event.tenant_id,
                 typed_at=message.sent_at,
                 minutes=self._policy.human_takeover_minutes,
             )
             log.info("human takeover: bot paused", conversation_id=str(message.conversation_id))
-            return await self._settle(conn, event, Verdict(Decision.PAUSED, Reason.HUMAN_TAKEOVER))
+            return await self._settle(at, event, Verdict(Decision.PAUSED, Reason.HUMAN_TAKEOVER))
         verdict = rules.chat_filter(message, facts)
         if verdict is not None:
-            return await self._settle(conn, event, verdict)
+            return await self._settle(at, event, verdict)
 
         # Consent keywords are honoured even in stale backlog: a "PARE" written while the
         # number was offline still means stop (PRODUCT §0: opt-out honoured at once, everywhere).
@@ -212,34 +262,37 @@ class Guard:
         if facts.contact_phone and facts.contact_phone not in phones:
             phones.append(facts.contact_phone)
         if consent is not None and consent.action is ConsentAction.OPT_OUT:
-            return await self._opt_out(conn, event, facts, consent, phones)
+            return await self._opt_out(at, event, facts, consent, phones)
         if consent is not None and consent.action is ConsentAction.OPT_IN and facts.standing.opted_out:
-            opted_in = await self._opt_in(conn, event, facts, consent, phones)
+            opted_in = await self._opt_in(at, event, facts, consent, phones)
             if opted_in is not None:
                 return opted_in
 
         if not message.fresh:
-            return await self._settle(conn, event, Verdict(Decision.IGNORED, Reason.STALE))
-        if facts.locked_state is not None:
-            state, now = facts.locked_state.state, facts.locked_state.now
+            return await self._settle(at, event, Verdict(Decision.IGNORED, Reason.STALE))
+        if facts.state is not None:
+            state, now = facts.state.state, facts.state.now
         else:
-            state, now = await repository.lock_guard_state(conn, message.conversation_id, event.tenant_id)
+            state, now = await repository.lock_guard_state(
+                at.writer(), message.conversation_id, event.tenant_id
+            )
         hold = rules.conversation_hold(state, facts.controls, facts.standing, now)
         if hold is not None:
-            return await self._settle(conn, event, hold)
-        return await self._answer(conn, event, state, facts.controls)
+            return await self._settle(at, event, hold)
+        return await self._answer(at, event, state, facts.controls)
 
     async def _answer(
-        self, conn: Connection, event: MessageReceived, state: GuardState, controls: OperatorControls
+        self, at: _Deciding, event: MessageReceived, state: GuardState, controls: OperatorControls
     ) -> _Outcome:
         """Rules 7 and 8: count a possible bot loop, then reply (now, or when the burst ends)."""
         message = event.data
         lifted = rules.block_lifted(state, controls)
         if lifted:
-            await repository.clear_block(conn, message.conversation_id)
+            await repository.clear_block(at.writer(), message.conversation_id)
         if not message.script_id and not state.last_script_id and state.loop_count == 0 and not lifted:
             loop_count = 0  # nothing to count and nothing to reset: spare the round trip
         else:
+            conn = at.writer()  # a loop count is saved with the decision: in its transaction
             loop_count = await self._loops.observe(
                 message.conversation_id,
                 message.message_id,
@@ -258,7 +311,7 @@ class Guard:
                     loop_count=loop_count,
                 )
                 return await self._settle(
-                    conn,
+                    at,
                     event,
                     Verdict(Decision.BLOCKED, Reason.BOT_LOOP),
                     [
@@ -273,7 +326,7 @@ class Guard:
         delay_ms = self._policy.loop_reply_delay_ms if suspected_loop else 0
         if self._policy.debounce_window_ms > 0:
             return await self._settle(
-                conn, event, Verdict(Decision.DEBOUNCED, reason), reply_delay_ms=delay_ms, debounce=True
+                at, event, Verdict(Decision.DEBOUNCED, reason), reply_delay_ms=delay_ms, debounce=True
             )
         reply = reply_request(
             tenant_id=event.tenant_id,
@@ -289,7 +342,7 @@ class Guard:
             without_text=not (message.text or "").strip(),
         )
         return await self._settle(
-            conn,
+            at,
             event,
             Verdict(Decision.REPLY, reason),
             [reply],
@@ -299,7 +352,7 @@ class Guard:
 
     async def _opt_out(
         self,
-        conn: Connection,
+        at: _Deciding,
         event: MessageReceived,
         facts: MessageFacts,
         consent: ConsentRequest,
@@ -310,7 +363,7 @@ class Guard:
         jid = facts.contact_jid or message.reply_to
         phone = facts.contact_phone or (phones[0] if phones else None)
         already = facts.standing.opted_out or not await repository.add_opt_out(
-            conn,
+            at.writer(),
             tenant_id=event.tenant_id,
             contact_id=message.contact_id,
             phone=phone,
@@ -320,9 +373,9 @@ class Guard:
         )
         if already:
             # Recorded, but no second confirmation, event or alert.
-            return await self._settle(conn, event, Verdict(Decision.OPTED_OUT, Reason.ALREADY_OPTED_OUT))
+            return await self._settle(at, event, Verdict(Decision.OPTED_OUT, Reason.ALREADY_OPTED_OUT))
         await repository.append_consent_event(
-            conn,
+            at.writer(),
             tenant_id=event.tenant_id,
             contact_id=message.contact_id,
             action=str(ConsentAction.OPT_OUT),
@@ -340,7 +393,7 @@ class Guard:
             confirmation = confirmation_request(event, ReplyIntent.OPT_OUT_CONFIRMATION)
         log.info("contact opted out", contact_id=str(message.contact_id), keyword=consent.keyword)
         return await self._settle(
-            conn,
+            at,
             event,
             Verdict(Decision.OPTED_OUT, Reason.OPT_OUT_KEYWORD),
             [*follow_ups, *([confirmation] if confirmation else [])],
@@ -349,7 +402,7 @@ class Guard:
 
     async def _opt_in(
         self,
-        conn: Connection,
+        at: _Deciding,
         event: MessageReceived,
         facts: MessageFacts,
         consent: ConsentRequest,
@@ -358,11 +411,11 @@ class Guard:
         """Rule 5: lift an opt-out (never the operator's blacklist) and confirm once."""
         message = event.data
         if not await repository.remove_opt_out(
-            conn, tenant_id=event.tenant_id, contact_id=message.contact_id, phone_digits=phones
+            at.writer(), tenant_id=event.tenant_id, contact_id=message.contact_id, phone_digits=phones
         ):
             return None  # lifted meanwhile: an ordinary message
         await repository.append_consent_event(
-            conn,
+            at.writer(),
             tenant_id=event.tenant_id,
             contact_id=message.contact_id,
             action=str(ConsentAction.OPT_IN),
@@ -378,7 +431,7 @@ class Guard:
             confirmation = confirmation_request(event, ReplyIntent.OPT_IN_CONFIRMATION)
         log.info("contact opted in again", contact_id=str(message.contact_id), keyword=consent.keyword)
         return await self._settle(
-            conn,
+            at,
             event,
             Verdict(Decision.OPTED_IN, Reason.OPT_IN_KEYWORD),
             [changed, *([confirmation] if confirmation else [])],
@@ -387,7 +440,7 @@ class Guard:
 
     async def _settle(
         self,
-        conn: Connection,
+        at: _Deciding,
         event: MessageReceived,
         verdict: Verdict,
         events: Sequence[Envelope] = (),
@@ -399,26 +452,30 @@ class Guard:
         """Record the decision and stage the events it calls for, in the transaction that made it."""
         message = event.data
         prepared = self._outbox.prepare(events)
-        ids = await repository.record_decision(
-            conn,
-            DecisionRecord(
-                message_id=message.message_id,
-                tenant_id=event.tenant_id,
-                conversation_id=message.conversation_id,
-                decision=verdict.decision,
-                reason=verdict.reason,
-                event_id=event.event_id,
-                correlation_id=event.correlation_id,
-                instance_id=message.instance_id,
-                contact_id=message.contact_id,
-                reply_to=message.reply_to,
-                reply_delay_ms=reply_delay_ms,
-                reply_request_id=reply_request_id,
-                trace_parent=current_trace_headers().get("traceparent"),
-            ),
-            self._outbox,
-            prepared,
+        record = DecisionRecord(
+            message_id=message.message_id,
+            tenant_id=event.tenant_id,
+            conversation_id=message.conversation_id,
+            decision=verdict.decision,
+            reason=verdict.reason,
+            event_id=event.event_id,
+            correlation_id=event.correlation_id,
+            instance_id=message.instance_id,
+            contact_id=message.contact_id,
+            reply_to=message.reply_to,
+            reply_delay_ms=reply_delay_ms,
+            reply_request_id=reply_request_id,
+            trace_parent=current_trace_headers().get("traceparent"),
         )
+        if at.in_one_statement:
+            recorded = await repository.record_decision_if_unchanged(
+                at.conn, record, self._outbox, prepared, consumer=CONSUMER, state=at.state
+            )
+            if recorded is None:
+                raise _TransactionNeededError
+            ids = recorded
+        else:
+            ids = await repository.record_decision(at.conn, record, self._outbox, prepared)
         log.debug(
             "decided",
             message_id=str(message.message_id),
