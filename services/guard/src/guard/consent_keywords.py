@@ -6,6 +6,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
 
 class ConsentAction(StrEnum):
@@ -39,9 +40,14 @@ def normalize_keyword_text(text: str) -> str:
     return " ".join("".join(kept).split())
 
 
+# The tenants' keywords are few and change rarely: each is normalized once, not on every
+# message (a dozen per message was 4 % of the guard's profile at 80 msg/s).
+_normalized_keyword = lru_cache(maxsize=4096)(normalize_keyword_text)
+
+
 def _matching(normalized: str, keywords: Iterable[str]) -> str | None:
     for keyword in keywords:
-        if normalized == normalize_keyword_text(keyword):
+        if normalized == _normalized_keyword(keyword):
             return keyword
     return None
 
