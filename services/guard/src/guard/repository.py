@@ -432,12 +432,16 @@ async def block_conversation(
 
 
 # The decision and the events it calls for in one statement: one round trip.
+# The columns of a `guard_decisions` row, in the order of `_decision_arguments` ($1 to $13).
+_DECISION_COLUMNS = (
+    "message_id, tenant_id, conversation_id, decision, reason, reply_request_id, event_id,"
+    " correlation_id, instance_id, contact_id, reply_to, reply_delay_ms, trace_parent"
+)
+_DECISION_VALUES = "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13"
+
 _RECORD_DECISION = (
     "WITH decided AS ("  # noqa: S608 - built from constants, no input in the SQL text
-    " INSERT INTO guard_decisions (message_id, tenant_id, conversation_id, decision, reason,"
-    " reply_request_id, event_id, correlation_id, instance_id, contact_id, reply_to, reply_delay_ms,"
-    " trace_parent)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING 1), "
+    f" INSERT INTO guard_decisions ({_DECISION_COLUMNS}) VALUES ({_DECISION_VALUES}) RETURNING 1), "
     + Outbox.staging_cte("staged", 14, when="EXISTS (SELECT 1 FROM decided)")
     + " SELECT ARRAY(SELECT id FROM staged ORDER BY id) AS ids"
 )
@@ -453,7 +457,7 @@ async def record_decision(
 
 
 def _decision_arguments(record: DecisionRecord) -> tuple[object, ...]:
-    """The thirteen parameters of a `guard_decisions` row, in column order ($1 to $13)."""
+    """The thirteen parameters of a `guard_decisions` row, in the order of `_DECISION_COLUMNS`."""
     return (
         record.message_id,
         record.tenant_id,
@@ -495,10 +499,8 @@ _RECORD_DECISION_IF_UNCHANGED = (
     " INSERT INTO processed_events (consumer, event_id) SELECT $14, $7 WHERE EXISTS (SELECT 1 FROM unchanged)"
     " ON CONFLICT DO NOTHING RETURNING 1),"
     " decided AS ("
-    " INSERT INTO guard_decisions (message_id, tenant_id, conversation_id, decision, reason,"
-    " reply_request_id, event_id, correlation_id, instance_id, contact_id, reply_to, reply_delay_ms,"
-    " trace_parent)"
-    " SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 WHERE EXISTS (SELECT 1 FROM claim)"
+    f" INSERT INTO guard_decisions ({_DECISION_COLUMNS})"
+    f" SELECT {_DECISION_VALUES} WHERE EXISTS (SELECT 1 FROM claim)"
     # Decided meanwhile under another event: the claim stands, the caller sees it taken.
     " ON CONFLICT (message_id) DO NOTHING RETURNING 1), "
     + Outbox.staging_cte("staged", 17, when="EXISTS (SELECT 1 FROM decided)")

@@ -449,7 +449,9 @@ class Guard:
         reply_delay_ms: int = 0,
         debounce: bool = False,
     ) -> _Outcome:
-        """Record the decision and stage the events it calls for, in the transaction that made it."""
+        """Record the decision and stage the events it calls for: in the transaction that made
+        it, or in one statement that first checks the facts still hold (raising
+        `_TransactionNeededError` when they do not)."""
         message = event.data
         prepared = self._outbox.prepare(events)
         record = DecisionRecord(
