@@ -158,6 +158,38 @@ async def test_keys_run_side_by_side_and_each_key_in_offset_order() -> None:
     assert peak == 4, "one lane per key, all four keys at once"
 
 
+@dataclass
+class CountingKafka(FakeKafka):
+    """Counts the committer's ticks: each one samples the lag (a high-water read per partition)."""
+
+    lag_samples: int = 0
+
+    def highwater(self, partition: TopicPartition) -> int | None:
+        self.lag_samples += 1
+        return None
+
+
+async def test_an_idle_committer_sleeps_until_a_record_finishes() -> None:
+    async def handle(event: MessageReceived) -> None:
+        pass
+
+    kafka = CountingKafka()
+    consumer = keyed_consumer(FakeBroker(), handle)
+    await consumer.start()
+    await feed(consumer, kafka, [message_received(uuid.uuid4())])
+    await wait_until(lambda: kafka.last_commit() == 1, timeout=5, message="the commit")
+    await asyncio.sleep(0.05)  # the tick after the commit, if any
+    commits, samples = len(kafka.commits), kafka.lag_samples
+    # Thirty commit intervals (10 ms) with nothing finishing: no tick (the idle lag sample is
+    # once a second).
+    await asyncio.sleep(0.3)
+    assert (len(kafka.commits), kafka.lag_samples) == (commits, samples)
+    # A record finishing wakes it again: committed within an interval or so.
+    await feed(consumer, kafka, [message_received(uuid.uuid4())], start=1)
+    await wait_until(lambda: kafka.last_commit() == 2, timeout=5, message="the second commit")
+    await consumer.close()
+
+
 async def test_the_commit_never_passes_a_record_that_is_still_running() -> None:
     slow, fast = message_received(uuid.uuid4(), "slow"), message_received(uuid.uuid4(), "fast")
     release = asyncio.Event()

@@ -77,6 +77,9 @@ from messaging.trace_headers import context_from_headers, decode_record_headers
 
 EventT = TypeVar("EventT", bound=Envelope)
 
+# How often an idle consumer (no record finishing) samples its lag; busy, it samples at every commit.
+_IDLE_LAG_SAMPLE_S = 1.0
+
 Handler = Callable[[EventT], Awaitable[None]]
 
 log = structlog.get_logger(__name__)
@@ -185,6 +188,8 @@ class KeyedConsumer(Generic[EventT]):
         self._closing = False
         self._kafka: AIOKafkaConsumer | None = None
         self._committer: asyncio.Task[None] | None = None
+        # Set when a record finishes: the committer sleeps until then instead of ticking.
+        self._finished = asyncio.Event()
         self._tracing: bool | None = None
         self._decoded: StreamMessage[Any] | None = None
         labels = (consumer, topic.value)
@@ -215,6 +220,7 @@ class KeyedConsumer(Generic[EventT]):
             session_timeout_ms=self.settings.session_timeout_ms,
             heartbeat_interval_ms=self.settings.heartbeat_interval_ms,
             max_poll_interval_ms=self.settings.max_poll_interval_ms,
+            consumer_timeout_ms=self.settings.fetcher_idle_check_ms,
             title=f"{self.consumer}:{self.topic}",
             description=f"Consumer group `{self.group}` on `{self.topic}`; "
             f"dead letters go to `{dead_letter_topic(self.topic, self.consumer)}`.",
@@ -384,6 +390,7 @@ class KeyedConsumer(Generic[EventT]):
 
     def _finish(self, job: _Job, outcome: str) -> None:
         self._book.finished(job.partition, job.record.offset)
+        self._finished.set()
         self._release(1)
         self._outcomes[outcome].inc()
         self._latency.observe(time.perf_counter() - job.admitted_at)
@@ -682,9 +689,27 @@ class KeyedConsumer(Generic[EventT]):
     # --- commits -----------------------------------------------------------------------
 
     async def _commit_periodically(self) -> None:
+        """Commit what finished at most every `commit_interval_ms`; an idle consumer sleeps.
+
+        Under load this ticks as before (a commit per interval). With nothing finishing it wakes
+        only to sample the lag every `_IDLE_LAG_SAMPLE_S` instead of every interval: each
+        wake-up of an idle process costs CPU an operator pays for (docs/benchmarks.md).
+        """
         interval = self.settings.commit_interval_ms / 1000
+        idle_s = max(interval, _IDLE_LAG_SAMPLE_S)
         while True:
+            try:
+                # `asyncio.timeout`, not `wait_for`: on 3.11 `wait_for` swallows a cancellation
+                # that lands as the event is set, and `close` would wait for ever.
+                async with asyncio.timeout(idle_s):
+                    await self._finished.wait()
+            except TimeoutError:
+                self._sample_lag()
+                continue
             await asyncio.sleep(interval)
+            # Cleared before the offsets are read: a record finishing during the commit sets it
+            # again and is committed on the next tick.
+            self._finished.clear()
             if self._assigned.is_set():
                 await self._commit(self._book.to_commit())
             self._sample_lag()

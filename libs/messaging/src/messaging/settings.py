@@ -38,6 +38,11 @@ class KafkaSettings(BaseModel):
     session_timeout_ms: int = Field(default=10_000, ge=6_000)
     heartbeat_interval_ms: int = Field(default=3_000, ge=100)
     max_poll_interval_ms: int = Field(default=300_000, ge=10_000)
+    # aiokafka's `consumer_timeout_ms`: how often the background fetcher wakes to look around
+    # while its long poll waits. Every event it acts on (a record consumed, a rebalance, a
+    # resumed partition, a metadata refresh) wakes it at once; the timeout is only a safety
+    # net, and aiokafka's 200 ms default is five wake-ups a second per idle consumer.
+    fetcher_idle_check_ms: int = Field(default=1_000, ge=10)
 
     # Producers. No linger: a record goes out at once, and under load records batch by
     # themselves behind the request in flight. 2 ms cost every hop of a reply up to 2 ms of
