@@ -217,6 +217,13 @@ async def test_the_outbox_sweep_publishes_rows_a_crashed_process_left_behind(
         await relay.start()
         try:
             await wait_until(lambda: len(received) == 20, timeout=30, message="swept events")
+            # The sweep's probe samples the depth: this relay's rows only, none left.
+            labels = {"producer": relay.producer}
+            await wait_until(
+                lambda: relay.metrics.registry.get_sample_value("mirage_outbox_depth", labels) == 0,
+                timeout=10,
+                message="an empty outbox sampled",
+            )
         finally:
             await relay.stop()
     assert received == [str(i) for i in range(20)], "one conversation's events stay in order"

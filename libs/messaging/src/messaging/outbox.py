@@ -241,6 +241,18 @@ ORDER BY o.id
 """
 
 
+# The sweep's first look, one statement outside any transaction: the depth and age metrics, and
+# whether any row waits for the sweep at all (almost never: the fast path publishes them).
+_SWEEP_PROBE_SQL = """
+SELECT count(*) AS depth,
+       extract(epoch FROM now() - min(created_at)) AS age,
+       count(*) FILTER (
+           WHERE created_at <= now() - make_interval(secs => $2) AND NOT (id = ANY($3::bigint[]))
+       ) AS waiting
+FROM outbox WHERE producer = $1
+"""
+
+
 class OutboxRelay:
     """Publishes one producer's staged events to Kafka, in order per key, and deletes them."""
 
@@ -429,12 +441,19 @@ class OutboxRelay:
         """Publish and delete waiting rows (older than `sweep_after_s` by default); returns how many."""
         age = self.sweep_after_s if min_age_s is None else min_age_s
         leave_alone = [*self._in_flight, *self._published]
+        async with self.pool.acquire() as conn:
+            # One round trip when nothing waits (the common case) instead of a transaction's four.
+            probe = await conn.fetchrow(_SWEEP_PROBE_SQL, self.producer, age, leave_alone)
+            assert probe is not None  # an aggregate always returns its row
+            self.metrics.outbox_depth.labels(self.producer).set(probe["depth"])
+            self.metrics.outbox_age.labels(self.producer).set(float(probe["age"] or 0.0))
+            if not probe["waiting"]:
+                return 0
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
                 _SWEEP_SQL, self.producer, age, leave_alone, self.batch_size, list(self._published)
             )
             if not rows:
-                await self._sample_depth(conn)
                 return 0
             batch = [
                 StagedEvent(
@@ -451,16 +470,6 @@ class OutboxRelay:
         self._swept.inc(len(batch))
         log.info("outbox sweep published", producer=self.producer, events=len(batch))
         return len(batch)
-
-    async def _sample_depth(self, conn: Connection) -> None:
-        row = await conn.fetchrow(
-            "SELECT count(*) AS depth, extract(epoch FROM now() - min(created_at)) AS age"
-            " FROM outbox WHERE producer = $1",
-            self.producer,
-        )
-        if row is not None:
-            self.metrics.outbox_depth.labels(self.producer).set(row["depth"])
-            self.metrics.outbox_age.labels(self.producer).set(float(row["age"] or 0.0))
 
     async def _publish(self, batch: Sequence[StagedEvent]) -> None:
         """Publish in order: every record is enqueued in id order, so each key's order holds.
