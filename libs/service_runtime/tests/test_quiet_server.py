@@ -7,6 +7,7 @@ import signal
 import threading
 import time
 from email.utils import parsedate_to_datetime
+from types import FrameType
 
 import httpx
 import pytest
@@ -50,7 +51,15 @@ class _ServerThread:
         self.thread.join(timeout=30)
 
 
-def test_an_exit_request_wakes_the_loop_at_once() -> None:
+def _uvicorn_exit_request(server: uvicorn.Server, sig: int, frame: FrameType | None) -> None:
+    server.should_exit = True
+
+
+def test_an_exit_request_wakes_the_loop_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # sse-starlette (imported by the api's tests in the same process) wraps uvicorn's
+    # `handle_exit` to drain every event stream of the process: the test keeps uvicorn's own
+    # meaning so that process-wide flag is not flipped for the tests that run after it.
+    monkeypatch.setattr(uvicorn.Server, "handle_exit", _uvicorn_exit_request)
     # A tick of an hour: only the wake-up in `handle_exit` can end the loop in time.
     server = QuietServer(_config(free_port()), tick_s=3600)
     with _ServerThread(server) as running:
