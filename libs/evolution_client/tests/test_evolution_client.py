@@ -295,6 +295,18 @@ async def test_send_text_options(client: EvolutionClient, mock: respx.MockRouter
     assert route.calls.last.request.headers["apikey"] == GLOBAL_KEY
 
 
+async def test_a_text_goes_out_as_utf8_json_with_the_default_read_timeout(
+    client: EvolutionClient, mock: respx.MockRouter
+) -> None:
+    route = mock.post("/message/sendText/loja").respond(201, json=SENT)
+    await client.send_text("loja", number="5511999990001", text="Olá, já chegou? 🙂")
+    request = route.calls.last.request
+    assert request.headers["content-type"] == "application/json"
+    assert request.headers["accept"] == "application/json"
+    assert request.content.decode("utf-8") == '{"number":"5511999990001","text":"Olá, já chegou? 🙂"}'
+    assert request.extensions["timeout"]["read"] == pytest.approx(7.0)
+
+
 async def test_send_presence(client: EvolutionClient, mock: respx.MockRouter) -> None:
     route = mock.post("/chat/sendPresence/loja").respond(201, json={"presence": "composing"})
     result = await client.send_presence("loja", number="5511999990001", delay_ms=800)
