@@ -60,6 +60,7 @@ async def test_a_completion_becomes_an_answer(stub: OpenAIStub) -> None:
     assert call.body["messages"] == [{"role": m.role, "content": m.content} for m in CHAT]
     assert "max_tokens" not in call.body
     assert call.headers["authorization"] == "Bearer test-key"
+    assert call.headers["content-type"] == "application/json"
 
 
 async def test_the_default_model_and_max_tokens_are_used_when_set(stub: OpenAIStub) -> None:
