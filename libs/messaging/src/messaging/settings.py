@@ -28,7 +28,10 @@ class KafkaSettings(BaseModel):
     # at once per consumer (the fetch waits beyond it).
     max_in_flight: int = Field(default=1000, ge=1)
     # Finished offsets are committed at most this often (and at every revocation and shutdown).
-    commit_interval_ms: int = Field(default=200, ge=1)
+    # Once a second, as Kafka's own clients do at most: a crash replays at most a second of
+    # records, which the consumers' event-id ledgers make harmless, and 200 ms cost five
+    # commit requests a second per busy consumer (docs/benchmarks.md).
+    commit_interval_ms: int = Field(default=1_000, ge=1)
     # At a revocation, how long the lanes of revoked partitions may take to finish the
     # record they are running before they are stopped.
     revoke_timeout_s: float = Field(default=30.0, gt=0)
@@ -49,8 +52,9 @@ class KafkaSettings(BaseModel):
     # latency for no CPU saved (docs/benchmarks.md).
     linger_ms: int = Field(default=0, ge=0)
     request_timeout_ms: int = Field(default=30_000, ge=1_000)
-    # The outbox relay deletes published rows in bulk at most this often.
-    outbox_delete_interval_ms: int = Field(default=250, ge=1)
+    # The outbox relay deletes published rows in bulk at most this often (one DELETE for a
+    # second of rows under load; the sweep leaves rows waiting for it alone).
+    outbox_delete_interval_ms: int = Field(default=1_000, ge=1)
 
     # How long start-up waits for the broker before it gives up.
     connect_timeout_s: float = Field(default=10.0, gt=0)
