@@ -12,9 +12,9 @@ counts every send once, and `settled` tells how many of the ambiguous ones went 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 
+import orjson
 from prometheus_client import CollectorRegistry, Counter
 
 from messaging import StagedEvent
@@ -39,7 +39,7 @@ class SendMetrics:
         for event in staged:
             if not event.topic.endswith(("message.sent", "message.failed")):
                 continue
-            data = json.loads(event.payload).get("data", {})
+            data = orjson.loads(event.payload).get("data", {})
             if event.topic.endswith("message.sent"):
                 outcome = "settled" if data.get("ambiguous_at") else "sent"
             elif data.get("refused"):
