@@ -130,8 +130,6 @@ class EvolutionClient:
         # Absolute URL of each path called, parsed once (parsing it on every request cost
         # about 3 % of the sender's CPU per send).
         self._urls: dict[str, httpx.URL] = {}
-        # The timeouts of a call without extra read time (most calls), as the transport reads them.
-        self._timeouts = settings.timeout().as_dict()
 
     def _url(self, path: str) -> httpx.URL:
         url = self._urls.get(path)
@@ -322,16 +320,13 @@ class EvolutionClient:
         if json_body is not None:
             headers["content-type"] = "application/json"
             content = orjson.dumps(json_body)
-        timeouts = self._timeouts
-        if extra_read_s > 0:
-            timeouts = self.settings.timeout(extra_read_s=extra_read_s).as_dict()
         request = httpx.Request(
             method,
             self._url(path),
             params=params,
             headers=headers,
             content=content,
-            extensions={"timeout": timeouts},
+            extensions={"timeout": self.settings.timeout(extra_read_s=extra_read_s).as_dict()},
         )
         try:
             response = await self._transport.handle_async_request(request)
